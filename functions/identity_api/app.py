@@ -1,0 +1,124 @@
+"""Studio identities API (/identity). Lambda via Mangum; the same `app` runs under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
+from mangum import Mangum
+
+from likeness.errors import NotImplementedYet, PayloadTooLarge
+from likeness.http.app import create_app
+from likeness.http.auth import CurrentCaller
+from likeness.identities.models import (
+    IdentityCreate,
+    IdentityPage,
+    IdentityPublic,
+    IdentityResults,
+    IdentityStatus,
+    Visibility,
+)
+from likeness.identities.service import IdentityService
+from likeness.settings import get_settings
+from likeness.wiring import identity_service
+
+Identities = Annotated[IdentityService, Depends(identity_service)]
+router = APIRouter(prefix="/identity", tags=["identities"])
+
+
+@router.post("/upload", status_code=status.HTTP_201_CREATED, response_model=IdentityPublic)
+async def upload_identity(
+    request: Request,
+    response: Response,
+    caller: CurrentCaller,
+    identities: Identities,
+    file: Annotated[UploadFile, File(description="PNG, JPEG or WebP photo showing exactly one face")],
+    name: Annotated[str, Form(max_length=100)],
+    visibility: Annotated[Visibility, Form()] = Visibility.PRIVATE,
+) -> IdentityPublic:
+    limit = get_settings().max_upload_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"the file is larger than {limit // (1024 * 1024)} MB")
+    create = IdentityCreate(name=name, visibility=visibility)
+    # face detection is CPU work: keep it off the event loop
+    from starlette.concurrency import run_in_threadpool
+
+    created = await run_in_threadpool(
+        lambda: identities.upload_identity(
+            caller=caller, create=create, data=data, correlation_id=request.scope["state"].get("correlation_id")
+        )
+    )
+    response.headers["Location"] = f"/identity/{created.identity_code}"
+    return created
+
+
+@router.post("/create", status_code=status.HTTP_501_NOT_IMPLEMENTED)
+def create_identity_drafts(caller: CurrentCaller) -> None:
+    raise NotImplementedYet(
+        "generating identity drafts needs the job and engine system, which this deployment does not have yet",
+        fix="Upload a photo with POST /identity/upload instead.",
+    )
+
+
+@router.post("/promote-generated", status_code=status.HTTP_501_NOT_IMPLEMENTED)
+def promote_generated_identity(caller: CurrentCaller) -> None:
+    raise NotImplementedYet(
+        "promoting generated drafts needs the job and engine system, which this deployment does not have yet",
+        fix="Upload a photo with POST /identity/upload instead.",
+    )
+
+
+@router.get("", response_model=IdentityPage)
+def list_identities(
+    caller: CurrentCaller,
+    identities: Identities,
+    visibility: Visibility | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> IdentityPage:
+    return identities.list_identities(caller=caller, visibility=visibility, page=page, page_size=page_size)
+
+
+@router.get("/{identity_code}", response_model=IdentityPublic)
+def get_identity(identity_code: str, caller: CurrentCaller, identities: Identities) -> IdentityPublic:
+    return identities.get_identity(caller=caller, identity_code=identity_code)
+
+
+@router.get("/{identity_code}/status", response_model=IdentityStatus)
+def get_identity_status(identity_code: str, caller: CurrentCaller, identities: Identities) -> IdentityStatus:
+    return identities.get_status(caller=caller, identity_code=identity_code)
+
+
+@router.get("/{identity_code}/results", response_model=IdentityResults)
+def get_identity_results(identity_code: str, caller: CurrentCaller, identities: Identities) -> IdentityResults:
+    return identities.get_results(caller=caller, identity_code=identity_code)
+
+
+@router.post("/{identity_code}/share/{group_name}", response_model=IdentityPublic)
+def share_identity(
+    identity_code: str, group_name: str, caller: CurrentCaller, identities: Identities
+) -> IdentityPublic:
+    return identities.share(caller=caller, identity_code=identity_code, group=group_name)
+
+
+@router.delete("/{identity_code}/share/{group_name}", response_model=IdentityPublic)
+def unshare_identity(
+    identity_code: str, group_name: str, caller: CurrentCaller, identities: Identities
+) -> IdentityPublic:
+    return identities.unshare(caller=caller, identity_code=identity_code, group=group_name)
+
+
+@router.delete("/{identity_code}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_identity(identity_code: str, caller: CurrentCaller, identities: Identities) -> Response:
+    identities.delete_identity(caller=caller, identity_code=identity_code)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+app = create_app(
+    title="Likeness studio identities",
+    routers=[router],
+    # room for the multipart envelope around a maximum-size file
+    max_body_bytes=get_settings().max_upload_bytes + 256 * 1024,
+)
+handler = Mangum(app, lifespan="off")

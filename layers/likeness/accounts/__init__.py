@@ -1,0 +1,1 @@
+"""Accounts, API keys, groups, plans and credits."""

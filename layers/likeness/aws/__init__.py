@@ -1,0 +1,1 @@
+"""AWS adapters. Each takes an injected boto3 client; none creates one at import."""

@@ -1,0 +1,238 @@
+"""DynamoDB single-table adapter over an injected low-level client.
+
+Items are plain dicts of Python values; (de)serialisation happens here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+Item = dict[str, Any]
+
+
+def _serializer() -> Any:
+    from boto3.dynamodb.types import TypeSerializer
+
+    return TypeSerializer()
+
+
+def _deserializer() -> Any:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
+
+
+def _to_dynamo(value: Any) -> Any:
+    # DynamoDB has no float type: numbers travel as Decimal
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, set):
+        return {_from_dynamo(v) for v in value}
+    # boto3 wraps binary values in Binary
+    if type(value).__name__ == "Binary":
+        return bytes(value.value)
+    return value
+
+
+@dataclass
+class TransactItem:
+    """One write of a transaction, with the condition that guards it."""
+
+    kind: str  # "Put" | "Update" | "Delete" | "ConditionCheck"
+    key: Item | None = None
+    item: Item | None = None
+    condition: str | None = None
+    update: str | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    values: Item = field(default_factory=dict)
+
+
+class ConditionFailed(Exception):
+    """A conditional write did not hold. ``reasons`` lists per-item codes for transactions."""
+
+    def __init__(self, reasons: Sequence[str | None] = ()) -> None:
+        super().__init__("condition failed")
+        self.reasons = list(reasons)
+
+
+class DynamoTable:
+    def __init__(self, *, client: Any, table_name: str) -> None:
+        self._client = client
+        self.table_name = table_name
+        self._ser = _serializer()
+        self._de = _deserializer()
+
+    # -- (de)serialisation
+    def _dump(self, item: Item) -> dict[str, Any]:
+        return {k: self._ser.serialize(v) for k, v in _to_dynamo(item).items()}
+
+    def _load(self, raw: dict[str, Any]) -> Item:
+        return _from_dynamo({k: self._de.deserialize(v) for k, v in raw.items()})
+
+    def _values(self, values: Item) -> dict[str, Any]:
+        return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items()}
+
+    # -- single items
+    def get(self, pk: str, sk: str, *, consistent: bool = True) -> Item | None:
+        resp = self._client.get_item(
+            TableName=self.table_name, Key=self._dump({"PK": pk, "SK": sk}), ConsistentRead=consistent
+        )
+        raw = resp.get("Item")
+        return self._load(raw) if raw else None
+
+    def put(
+        self,
+        item: Item,
+        *,
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        values: Item | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": self._dump(item)}
+        self._condition_kwargs(kwargs, condition, names, values)
+        self._conditional(self._client.put_item, **kwargs)
+
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        update: str,
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        values: Item | None = None,
+    ) -> Item:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": self._dump({"PK": pk, "SK": sk}),
+            "UpdateExpression": update,
+            "ReturnValues": "ALL_NEW",
+        }
+        self._condition_kwargs(kwargs, condition, names, values)
+        resp = self._conditional(self._client.update_item, **kwargs)
+        return self._load(resp.get("Attributes", {}))
+
+    def delete(self, pk: str, sk: str, *, condition: str | None = None) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Key": self._dump({"PK": pk, "SK": sk})}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        self._conditional(self._client.delete_item, **kwargs)
+
+    # -- collections
+    def query(
+        self,
+        pk: str,
+        *,
+        sk_prefix: str | None = None,
+        index: str | None = None,
+        forward: bool = True,
+        limit: int | None = None,
+    ) -> list[Item]:
+        return list(self.iter_query(pk, sk_prefix=sk_prefix, index=index, forward=forward, limit=limit))
+
+    def iter_query(
+        self,
+        pk: str,
+        *,
+        sk_prefix: str | None = None,
+        index: str | None = None,
+        forward: bool = True,
+        limit: int | None = None,
+    ) -> Iterator[Item]:
+        pk_attr, sk_attr = ("GSI1PK", "GSI1SK") if index == "GSI1" else ("PK", "SK")
+        expression = "#pk = :pk"
+        names = {"#pk": pk_attr}
+        values: Item = {":pk": pk}
+        if sk_prefix:
+            expression += " AND begins_with(#sk, :sk)"
+            names["#sk"] = sk_attr
+            values[":sk"] = sk_prefix
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": self._values(values),
+            "ScanIndexForward": forward,
+        }
+        if index:
+            kwargs["IndexName"] = index
+        seen = 0
+        while True:
+            resp = self._client.query(**kwargs)
+            for raw in resp.get("Items", []):
+                yield self._load(raw)
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+            last = resp.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+        out: list[Item] = []
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                self.table_name: {"Keys": [self._dump({"PK": pk, "SK": sk}) for pk, sk in unique[start : start + 100]]}
+            }
+            while request:
+                resp = self._client.batch_get_item(RequestItems=request)
+                out.extend(self._load(raw) for raw in resp.get("Responses", {}).get(self.table_name, []))
+                request = resp.get("UnprocessedKeys") or {}
+        return out
+
+    def transact(self, items: Sequence[TransactItem]) -> None:
+        """All writes or none. Raises ConditionFailed with one reason code per item."""
+        ops = []
+        for t in items:
+            op: dict[str, Any] = {"TableName": self.table_name}
+            if t.kind == "Put":
+                assert t.item is not None
+                op["Item"] = self._dump(t.item)
+            else:
+                assert t.key is not None
+                op["Key"] = self._dump(t.key)
+            if t.update:
+                op["UpdateExpression"] = t.update
+            self._condition_kwargs(op, t.condition, t.names, t.values)
+            ops.append({t.kind: op})
+        try:
+            self._client.transact_write_items(TransactItems=ops)
+        except self._client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            raise ConditionFailed(reasons) from exc
+
+    # -- helpers
+    def _condition_kwargs(
+        self, kwargs: dict[str, Any], condition: str | None, names: dict[str, str] | None, values: Item | None
+    ) -> None:
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if values:
+            kwargs["ExpressionAttributeValues"] = self._values(values)
+
+    def _conditional(self, call: Any, **kwargs: Any) -> Any:
+        try:
+            return call(**kwargs)
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            raise ConditionFailed() from exc

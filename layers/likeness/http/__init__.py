@@ -1,0 +1,1 @@
+"""The HTTP edge shared by every API function: app factory, error mapping, auth."""

@@ -1,0 +1,1 @@
+"""Studio identities: upload, preprocessing, visibility and sharing."""

@@ -1,0 +1,505 @@
+"""Studio identity rules: upload, visibility, sharing, status, results and deletion.
+
+Layout (PK / SK):
+  IDENTITY#<code> / IDENTITY           the identity (GSI1: OWNER#<account> / IDENTITY#<created>#<code>)
+  ACCOUNT#<id> / IDENTITYNAME#<name>   the per-account name lock (names are unique, case-insensitively)
+  GROUP#<name> / SHARE#<code>          the identity is shared with the group
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from likeness.accounts.models import PLATFORM_ACCOUNT_ID, Caller, Scope
+from likeness.accounts.service import AccountService, account_pk
+from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactItem
+from likeness.aws.eventbridge import EventPublisher
+from likeness.aws.s3 import BlobStore
+from likeness.aws.sqs import JobQueue
+from likeness.clock import now_iso
+from likeness.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    LikenessError,
+    NotFound,
+    SlotLimitReached,
+)
+from likeness.identities.models import (
+    FacePublic,
+    IdentityCreate,
+    IdentityPage,
+    IdentityPublic,
+    IdentityResultImage,
+    IdentityResults,
+    IdentitySource,
+    IdentityStatus,
+    PreprocessingStatus,
+    QualityProblemPublic,
+    Visibility,
+)
+from likeness.jobs.models import new_job_id, new_job_item, put_job
+from likeness.observability import logger
+from likeness.settings import Settings
+
+if TYPE_CHECKING:
+    from likeness.faces.pipeline import FacePipeline
+
+PREPROCESS_JOB_TYPE = "identity_preprocessing"
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+
+
+def identity_key(code: str) -> tuple[str, str]:
+    return f"IDENTITY#{code}", "IDENTITY"
+
+
+def name_lock_key(owner: str, name: str) -> tuple[str, str]:
+    return account_pk(owner), f"IDENTITYNAME#{name.casefold()}"
+
+
+def identity_prefix(code: str) -> str:
+    return f"identities/{code}/"
+
+
+def to_public(item: Item, *, caller: Caller) -> IdentityPublic:
+    owned = item["owner_account_id"] == caller.account_id
+    face = item.get("face")
+    return IdentityPublic(
+        identity_code=item["identity_code"],
+        name=item["name"],
+        visibility=Visibility(item["visibility"]),
+        owned=owned,
+        shared_with=sorted(item.get("shared_with") or []) if owned else [],
+        source=IdentitySource(item.get("source", IdentitySource.UPLOAD.value)),
+        preprocessing_status=PreprocessingStatus(item["preprocessing_status"]),
+        preprocessing_time=item.get("preprocessing_time"),
+        quality_score=item.get("quality_score"),
+        quality_problems=[QualityProblemPublic(**p) for p in item.get("quality_problems") or []],
+        error_message=item.get("error_message"),
+        width=item.get("width"),
+        height=item.get("height"),
+        face=FacePublic(box=face["box"], score=face["score"]) if face else None,
+        created_at=item["created_at"],
+        updated_at=item["updated_at"],
+    )
+
+
+class IdentityService:
+    def __init__(
+        self,
+        *,
+        table: DynamoTable,
+        blobs: BlobStore,
+        queue: JobQueue,
+        events: EventPublisher,
+        accounts: AccountService,
+        settings: Settings,
+        pipeline: Callable[[], FacePipeline] | None = None,
+    ) -> None:
+        self._table = table
+        self._blobs = blobs
+        self._queue = queue
+        self._events = events
+        self._accounts = accounts
+        self._settings = settings
+        self._pipeline = pipeline
+
+    # ------------------------------------------------------------------ upload
+    def upload_identity(
+        self,
+        *,
+        caller: Caller,
+        create: IdentityCreate,
+        data: bytes,
+        correlation_id: str | None = None,
+    ) -> IdentityPublic:
+        """Validate the photo, record the identity as pending and queue its preprocessing."""
+        self._require(caller, Scope.IDENTITIES_WRITE)
+        owner = caller.account_id
+        shared_with: list[str] = []
+        if create.visibility is Visibility.DEFAULT:
+            if not caller.can(Scope.ADMIN):
+                raise Forbidden(
+                    "only platform administrators can add default identities",
+                    fix="Upload with visibility 'private' or 'shared'.",
+                )
+            owner = PLATFORM_ACCOUNT_ID
+        elif create.visibility is Visibility.SHARED:
+            shared_with = self._accounts.groups_of(caller.account_id)
+            if not shared_with:
+                raise BadRequest(
+                    "visibility 'shared' shares with your groups, and this account belongs to none",
+                    fix="Upload as 'private', or ask an administrator to add the account to a group.",
+                )
+
+        # cheap checks first, so a doomed upload does not pay for face detection;
+        # the transaction below enforces both again against races
+        if self._table.get(*name_lock_key(owner, create.name)) is not None:
+            raise self._name_conflict(create.name)
+        account = self._accounts.get_account(owner)
+        slots = account.plan_info.identity_slots
+        if account.identity_count >= slots:
+            raise self._slots_exhausted(slots)
+
+        analysis, face = self._validate_photo(data)
+        decoded = analysis.decoded
+
+        code = "idn_" + secrets.token_hex(10)
+        job_id = new_job_id()
+        source_key = f"{identity_prefix(code)}source.{EXTENSIONS[decoded.format]}"
+        now = now_iso()
+        pk, sk = identity_key(code)
+        item: Item = {
+            "PK": pk,
+            "SK": sk,
+            "GSI1PK": f"OWNER#{owner}",
+            "GSI1SK": f"IDENTITY#{now}#{code}",
+            "type": "identity",
+            "identity_code": code,
+            "owner_account_id": owner,
+            "name": create.name,
+            "visibility": create.visibility.value,
+            "source": IdentitySource.UPLOAD.value,
+            "preprocessing_status": PreprocessingStatus.PENDING.value,
+            "source_key": source_key,
+            "source_format": decoded.format,
+            "width": decoded.width,
+            "height": decoded.height,
+            "face": {"box": [round(v, 1) for v in face.box], "score": round(face.score, 4)},
+            "job_id": job_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if shared_with:
+            item["shared_with"] = set(shared_with)
+        job = new_job_item(
+            job_id=job_id,
+            job_type=PREPROCESS_JOB_TYPE,
+            account_id=owner,
+            inputs={"identity_code": code, "source_key": source_key},
+            correlation_id=correlation_id,
+        )
+        lock_pk, lock_sk = name_lock_key(owner, create.name)
+        writes = [
+            TransactItem(kind="Put", item=item, condition="attribute_not_exists(PK)"),
+            TransactItem(
+                kind="Put",
+                item={"PK": lock_pk, "SK": lock_sk, "type": "identity_name", "identity_code": code},
+                condition="attribute_not_exists(PK)",
+            ),
+            TransactItem(
+                kind="Update",
+                key={"PK": account_pk(owner), "SK": "ACCOUNT"},
+                update="SET identity_count = identity_count + :one",
+                condition="identity_count < :slots",
+                values={":one": 1, ":slots": slots},
+            ),
+            put_job(job),
+            *[self._share_write(code, group) for group in shared_with],
+        ]
+
+        # the image goes first: a record never points at a missing object
+        self._blobs.put(source_key, data, content_type=CONTENT_TYPES[decoded.format])
+        try:
+            self._table.transact(writes)
+        except ConditionFailed as exc:
+            self._blobs.delete(source_key)
+            if exc.reasons[1:2] == ["ConditionalCheckFailed"]:
+                raise self._name_conflict(create.name) from exc
+            if exc.reasons[2:3] == ["ConditionalCheckFailed"]:
+                raise self._slots_exhausted(slots) from exc
+            raise
+        except Exception:
+            self._blobs.delete(source_key)
+            raise
+
+        try:
+            self._queue.send(
+                {"job_id": job_id, "identity_code": code, "correlation_id": correlation_id},
+                correlation_id=correlation_id,
+            )
+        except Exception:
+            # no queued work means no identity: undo, so nothing is half-written
+            logger.exception("could not queue preprocessing; rolling the upload back", identity_code=code)
+            self._remove_records(item)
+            self._blobs.delete_prefix(identity_prefix(code))
+            raise
+
+        self._publish("identity.created", item)
+        return to_public(item, caller=caller)
+
+    def _validate_photo(self, data: bytes) -> Any:
+        pipeline = self._face_pipeline()
+        analysis = pipeline.analyze(
+            data,
+            max_bytes=self._settings.max_upload_bytes,
+            max_pixels=self._settings.max_image_pixels,
+            min_side=self._settings.min_image_side,
+        )
+        face = pipeline.require_one_face(analysis)
+        return analysis, face
+
+    def _face_pipeline(self) -> FacePipeline:
+        if self._pipeline is not None:
+            return self._pipeline()
+        # imported here: only routes that look at pixels pay for the models
+        from likeness.faces.pipeline import get_default_pipeline
+
+        return get_default_pipeline()
+
+    # ------------------------------------------------------------------ reads
+    def get_identity(self, *, caller: Caller, identity_code: str) -> IdentityPublic:
+        return to_public(self._visible_item(caller, identity_code), caller=caller)
+
+    def get_status(self, *, caller: Caller, identity_code: str) -> IdentityStatus:
+        item = self._visible_item(caller, identity_code)
+        public = to_public(item, caller=caller)
+        return IdentityStatus(
+            identity_code=public.identity_code,
+            preprocessing_status=public.preprocessing_status,
+            preprocessing_time=public.preprocessing_time,
+            quality_score=public.quality_score,
+            quality_problems=public.quality_problems,
+            error_message=public.error_message,
+            updated_at=public.updated_at,
+        )
+
+    def get_results(self, *, caller: Caller, identity_code: str) -> IdentityResults:
+        item = self._visible_item(caller, identity_code)
+        status = PreprocessingStatus(item["preprocessing_status"])
+        if status is not PreprocessingStatus.COMPLETED:
+            message = f"preprocessing is {status.value}; results exist once it is completed"
+            if status is PreprocessingStatus.FAILED:
+                message = f"preprocessing failed: {item.get('error_message')}"
+            raise Conflict(
+                message,
+                code="preprocessing_not_completed",
+                fix="Poll GET /identity/{identity_code}/status until preprocessing_status is 'completed'.",
+                extra={"preprocessing_status": status.value},
+            )
+        ttl = self._settings.result_url_ttl_seconds
+        results = [
+            IdentityResultImage(
+                kind=r["kind"],
+                url=self._blobs.signed_url(r["key"], expires_in=ttl),
+                content_type=r["content_type"],
+                width=r["width"],
+                height=r["height"],
+            )
+            for r in item.get("results", [])
+        ]
+        return IdentityResults(
+            identity_code=identity_code, preprocessing_status=status, expires_in=ttl, results=results
+        )
+
+    def list_identities(
+        self, *, caller: Caller, visibility: Visibility | None, page: int, page_size: int
+    ) -> IdentityPage:
+        self._require(caller, Scope.IDENTITIES_READ)
+        items: dict[str, Item] = {}
+        for item in self._table.query(f"OWNER#{caller.account_id}", sk_prefix="IDENTITY#", index="GSI1"):
+            items[item["identity_code"]] = item
+        if visibility in (None, Visibility.SHARED):
+            shared_codes = [
+                share["identity_code"]
+                for group in self._accounts.groups_of(caller.account_id)
+                for share in self._table.query(f"GROUP#{group}", sk_prefix="SHARE#")
+            ]
+            wanted = [identity_key(c) for c in shared_codes if c not in items]
+            for item in self._table.batch_get(wanted):
+                items[item["identity_code"]] = item
+        if visibility in (None, Visibility.DEFAULT) and caller.plan_info.includes_default_identities:
+            for item in self._table.query(f"OWNER#{PLATFORM_ACCOUNT_ID}", sk_prefix="IDENTITY#", index="GSI1"):
+                items.setdefault(item["identity_code"], item)
+
+        selected = [i for i in items.values() if visibility is None or i["visibility"] == visibility.value]
+        selected.sort(key=lambda i: (i["created_at"], i["identity_code"]), reverse=True)
+        total = len(selected)
+        start = (page - 1) * page_size
+        return IdentityPage(
+            data=[to_public(i, caller=caller) for i in selected[start : start + page_size]],
+            current_page=page,
+            page_size=page_size,
+            max_page=max(1, math.ceil(total / page_size)),
+            total_count=total,
+        )
+
+    # ------------------------------------------------------------------ sharing
+    def share(self, *, caller: Caller, identity_code: str, group: str) -> IdentityPublic:
+        item = self._owned_item(caller, identity_code, action="share")
+        if item["visibility"] == Visibility.DEFAULT.value:
+            raise Conflict(
+                "default identities are visible through plans and are not shared with groups",
+                code="default_identity",
+            )
+        self._require_group_member(caller, group)
+        if group in (item.get("shared_with") or set()):
+            return to_public(item, caller=caller)
+        pk, sk = identity_key(identity_code)
+        try:
+            self._table.transact(
+                [
+                    TransactItem(
+                        kind="Update",
+                        key={"PK": pk, "SK": sk},
+                        update="ADD shared_with :group SET visibility = :shared, updated_at = :now",
+                        condition="attribute_exists(PK)",
+                        values={":group": {group}, ":shared": Visibility.SHARED.value, ":now": now_iso()},
+                    ),
+                    self._share_write(identity_code, group),
+                ]
+            )
+        except ConditionFailed as exc:
+            raise NotFound(f"identity {identity_code} not found") from exc
+        updated = self._get_item(identity_code)
+        self._publish("identity.shared", updated, group=group)
+        return to_public(updated, caller=caller)
+
+    def unshare(self, *, caller: Caller, identity_code: str, group: str) -> IdentityPublic:
+        item = self._owned_item(caller, identity_code, action="unshare")
+        if group not in (item.get("shared_with") or set()):
+            raise NotFound(
+                f"identity {identity_code} is not shared with group {group}", code="share_not_found"
+            )
+        pk, sk = identity_key(identity_code)
+        self._table.transact(
+            [
+                TransactItem(
+                    kind="Update",
+                    key={"PK": pk, "SK": sk},
+                    update="DELETE shared_with :group SET updated_at = :now",
+                    condition="attribute_exists(PK)",
+                    values={":group": {group}, ":now": now_iso()},
+                ),
+                TransactItem(kind="Delete", key={"PK": f"GROUP#{group}", "SK": f"SHARE#{identity_code}"}),
+            ]
+        )
+        try:
+            # the last group gone: the identity is private again
+            self._table.update(
+                pk,
+                sk,
+                update="SET visibility = :private",
+                condition="attribute_exists(PK) AND attribute_not_exists(shared_with)",
+                values={":private": Visibility.PRIVATE.value},
+            )
+        except ConditionFailed:
+            pass
+        updated = self._get_item(identity_code)
+        self._publish("identity.unshared", updated, group=group)
+        return to_public(updated, caller=caller)
+
+    # ------------------------------------------------------------------ delete
+    def delete_identity(self, *, caller: Caller, identity_code: str) -> None:
+        item = self._owned_item(caller, identity_code, action="delete")
+        self._remove_records(item)
+        self._blobs.delete_prefix(identity_prefix(identity_code))
+        self._publish("identity.deleted", item)
+
+    def _remove_records(self, item: Item) -> None:
+        code = item["identity_code"]
+        owner = item["owner_account_id"]
+        lock_pk, lock_sk = name_lock_key(owner, item["name"])
+        writes = [
+            TransactItem(kind="Delete", key=dict(zip(("PK", "SK"), identity_key(code), strict=True)),
+                         condition="attribute_exists(PK)"),
+            TransactItem(kind="Delete", key={"PK": lock_pk, "SK": lock_sk}),
+            TransactItem(
+                kind="Update",
+                key={"PK": account_pk(owner), "SK": "ACCOUNT"},
+                update="SET identity_count = identity_count - :one",
+                condition="identity_count > :zero",
+                values={":one": 1, ":zero": 0},
+            ),
+            *[
+                TransactItem(kind="Delete", key={"PK": f"GROUP#{g}", "SK": f"SHARE#{code}"})
+                for g in item.get("shared_with") or []
+            ],
+        ]
+        try:
+            self._table.transact(writes)
+        except ConditionFailed as exc:
+            raise NotFound(f"identity {code} not found") from exc
+
+    # ------------------------------------------------------------------ helpers
+    def _get_item(self, code: str) -> Item:
+        item = self._table.get(*identity_key(code))
+        if item is None:
+            raise NotFound(f"identity {code} not found")
+        return item
+
+    def _can_see(self, caller: Caller, item: Item) -> bool:
+        if item["owner_account_id"] == caller.account_id:
+            return True
+        if item["visibility"] == Visibility.DEFAULT.value:
+            return caller.plan_info.includes_default_identities or caller.can(Scope.ADMIN)
+        shared = item.get("shared_with") or set()
+        return bool(shared) and any(self._accounts.is_member(group=g, account_id=caller.account_id)
+                                    for g in shared)
+
+    def _visible_item(self, caller: Caller, code: str) -> Item:
+        self._require(caller, Scope.IDENTITIES_READ)
+        item = self._table.get(*identity_key(code))
+        # someone else's private identity is indistinguishable from a missing one
+        if item is None or not self._can_see(caller, item):
+            raise NotFound(f"identity {code} not found")
+        return item
+
+    def _owned_item(self, caller: Caller, code: str, *, action: str) -> Item:
+        self._require(caller, Scope.IDENTITIES_WRITE)
+        item = self._visible_item(caller, code)
+        owner = item["owner_account_id"]
+        if owner == caller.account_id or (owner == PLATFORM_ACCOUNT_ID and caller.can(Scope.ADMIN)):
+            return item
+        raise Forbidden(f"only the owner of identity {code} can {action} it")
+
+    def _require_group_member(self, caller: Caller, group: str) -> None:
+        if not self._accounts.group_exists(group):
+            raise NotFound(f"group {group} not found", code="group_not_found")
+        if not caller.can(Scope.ADMIN) and not self._accounts.is_member(group=group, account_id=caller.account_id):
+            raise Forbidden(f"this account is not a member of group {group}")
+
+    @staticmethod
+    def _share_write(code: str, group: str) -> TransactItem:
+        return TransactItem(
+            kind="Put",
+            item={"PK": f"GROUP#{group}", "SK": f"SHARE#{code}", "type": "identity_share",
+                  "identity_code": code, "group": group, "created_at": now_iso()},
+        )
+
+    @staticmethod
+    def _require(caller: Caller, scope: Scope) -> None:
+        if not caller.can(scope):
+            raise Forbidden(f"this API key lacks the '{scope.value}' scope")
+
+    @staticmethod
+    def _name_conflict(name: str) -> LikenessError:
+        return Conflict(f"an identity named {name!r} already exists in this account", code="identity_name_taken",
+                        fix="Choose another name, or delete the existing identity first.")
+
+    @staticmethod
+    def _slots_exhausted(slots: int) -> LikenessError:
+        return SlotLimitReached(
+            f"all {slots} identity slots of this plan are in use",
+            fix="Delete an identity you no longer need, or move to a plan with more slots.",
+        )
+
+    def _publish(self, detail_type: str, item: Item, **extra: Any) -> None:
+        detail = {
+            "account_id": item["owner_account_id"],
+            "identity_code": item["identity_code"],
+            "name": item["name"],
+            "visibility": item["visibility"],
+            "preprocessing_status": item["preprocessing_status"],
+            "occurred_at": now_iso(),
+            **extra,
+        }
+        try:
+            self._events.publish(detail_type, detail)
+        except Exception:
+            # the state change is committed; a lost notification must not undo it
+            logger.exception("could not publish event", detail_type=detail_type, identity_code=item["identity_code"])

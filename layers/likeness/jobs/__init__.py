@@ -1,0 +1,1 @@
+"""One job record for every surface: what was asked, its state, outputs, cost and timings."""

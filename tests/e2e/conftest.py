@@ -1,0 +1,108 @@
+"""Fixtures for tests that drive the local stack over HTTP."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import face_bytes
+
+
+@dataclass
+class ApiUser:
+    account_id: str
+    api_key: str
+    client: httpx.Client
+
+    def upload(self, filename: str, data: bytes, *, name: str | None = None, visibility: str | None = None,
+               content_type: str = "application/octet-stream") -> httpx.Response:
+        form = {"name": name or f"person-{secrets.token_hex(4)}"}
+        if visibility:
+            form["visibility"] = visibility
+        return self.client.post("/identity/upload", data=form, files={"file": (filename, data, content_type)})
+
+    def upload_fixture(self, fixture: str, **kwargs: Any) -> httpx.Response:
+        return self.upload(fixture, face_bytes(fixture), **kwargs)
+
+
+@pytest.fixture(scope="session")
+def api_url(local_stack: Any) -> str:
+    return str(local_stack.info.api_url)
+
+
+@pytest.fixture(scope="session")
+def make_user(api_url: str) -> Iterator[Callable[..., ApiUser]]:
+    from likeness.wiring import account_service
+
+    clients: list[httpx.Client] = []
+
+    def _make(*, plan: str = "pro", scopes: tuple[str, ...] = ("identities:read", "identities:write"),
+              credits: int = 100) -> ApiUser:
+        accounts = account_service()
+        account = accounts.create_account(name=f"test-{secrets.token_hex(3)}", plan=plan, credits=credits)
+        issued = accounts.issue_key(account_id=account.account_id, scopes=scopes)
+        client = httpx.Client(base_url=api_url, headers={"X-API-Key": issued.api_key}, timeout=60)
+        clients.append(client)
+        return ApiUser(account_id=account.account_id, api_key=issued.api_key, client=client)
+
+    yield _make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def alice(make_user: Callable[..., ApiUser]) -> ApiUser:
+    return make_user()
+
+
+@pytest.fixture
+def bob(make_user: Callable[..., ApiUser]) -> ApiUser:
+    return make_user()
+
+
+def wait_for_status(user: ApiUser, code: str, *, timeout: float = 90.0) -> dict[str, Any]:
+    """Poll the status route as a client would, until preprocessing is terminal."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = user.client.get(f"/identity/{code}/status")
+        assert resp.status_code == 200, resp.text
+        body: dict[str, Any] = resp.json()
+        if body["preprocessing_status"] in ("completed", "failed"):
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"preprocessing of {code} still {body['preprocessing_status']} after {timeout}s")
+        time.sleep(0.2)
+
+
+def bucket_keys(prefix: str = "") -> list[str]:
+    from likeness.wiring import blob_store
+
+    return blob_store().list_keys(prefix)
+
+
+_bus_events: list[dict[str, Any]] = []
+
+
+def bus_events() -> list[dict[str, Any]]:
+    """Every event the bus rule has routed to the webhook queue so far, oldest first."""
+    import json
+
+    from likeness.aws.clients import get_client
+
+    sqs = get_client("sqs")
+    urls = [u for u in sqs.list_queues().get("QueueUrls", []) if u.endswith("-WebhookQueue")]
+    assert len(urls) == 1, urls
+    while True:
+        batch = sqs.receive_message(QueueUrl=urls[0], MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            _bus_events.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=urls[0], ReceiptHandle=message["ReceiptHandle"])
+    return sorted(_bus_events, key=lambda e: e["detail"].get("occurred_at", ""))

@@ -1,0 +1,29 @@
+"""Shared test helpers: fixture paths and small image builders."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+FACES = SHARED / "fixtures" / "faces"
+GARMENTS = SHARED / "fixtures" / "garments"
+EVENTS = ROOT / "events"
+
+
+def face_bytes(name: str) -> bytes:
+    return (FACES / name).read_bytes()
+
+
+def png_bytes(width: int, height: int, color: tuple[int, int, int] = (128, 128, 128)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def truncated_jpeg() -> bytes:
+    data = face_bytes("obama.jpg")
+    return data[: len(data) // 2]
