@@ -15,9 +15,9 @@ def main() -> None:
 
     from infra.local.stack import LocalStack
 
-    with LocalStack() as stack:
-        info = stack.start(api_port=0, seed=True)
-        bench_identities.main(info.api_url, info.api_key)
+    with LocalStack(start_options={"api_port": 0, "seed": True}) as stack:
+        assert stack.info is not None and stack.info.api_key is not None
+        bench_identities.main(stack.info.api_url, stack.info.api_key)
     cold_imports.main()
 
 

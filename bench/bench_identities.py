@@ -17,7 +17,9 @@ PHOTOS = sorted(p for p in FACES.iterdir() if p.suffix.lower() in (".jpg", ".jpe
 
 def _upload(client: httpx.Client, photo: Path, name: str) -> tuple[float, httpx.Response]:
     t0 = time.perf_counter()
-    resp = client.post("/identity/upload", data={"name": name}, files={"file": (photo.name, photo.read_bytes())})
+    resp = client.post(
+        "/identity/upload", data={"name": name}, files={"file": (photo.name, photo.read_bytes())}
+    )
     return (time.perf_counter() - t0) * 1000, resp
 
 
@@ -32,11 +34,18 @@ def run(api_url: str, api_key: str, *, repeats: int = 3) -> list[dict[str, Any]]
                 samples.append(ms)
                 last = resp
             assert last is not None
-            verdict = "accepted" if last.status_code == 201 else f"{last.status_code} {last.json()['detail']['message']}"
+            verdict = (
+                "accepted"
+                if last.status_code == 201
+                else f"{last.status_code} {last.json()['detail']['message']}"
+            )
             rows.append({"photo": photo.name, "upload_ms": statistics.median(samples), "verdict": verdict})
 
         # preprocessing time per identity, as the service itself records it
-        pending = {i["identity_code"]: i["name"] for i in client.get("/identity", params={"page_size": 100}).json()["data"]}
+        pending = {
+            i["identity_code"]: i["name"]
+            for i in client.get("/identity", params={"page_size": 100}).json()["data"]
+        }
         deadline = time.monotonic() + 300
         times: dict[str, float] = {}
         while pending and time.monotonic() < deadline:

@@ -36,7 +36,11 @@ def measure(module: str, runs: int = 5) -> dict[str, object]:
     for _ in range(runs):
         out = subprocess.run(
             [sys.executable, "-c", PROBE.format(module=module, heavy=HEAVY)],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         result = json.loads(out.stdout.strip().splitlines()[-1])
         samples.append(result["seconds"] * 1000)
@@ -49,7 +53,9 @@ def main() -> None:
     print(f"{'module':40} {'median ms':>10} {'min ms':>8}  heavy ML modules loaded")
     for module in api_function_modules():
         r = measure(module)
-        print(f"{r['module']:40} {r['median_ms']:>10.0f} {r['min_ms']:>8.0f}  {', '.join(r['heavy']) or 'none'}")  # type: ignore[arg-type]
+        print(
+            f"{r['module']:40} {r['median_ms']:>10.0f} {r['min_ms']:>8.0f}  {', '.join(r['heavy']) or 'none'}"
+        )  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

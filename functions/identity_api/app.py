@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
-from mangum import Mangum
-
 from likeness.errors import NotImplementedYet, PayloadTooLarge
 from likeness.http.app import create_app
 from likeness.http.auth import CurrentCaller
@@ -21,6 +19,7 @@ from likeness.identities.models import (
 from likeness.identities.service import IdentityService
 from likeness.settings import get_settings
 from likeness.wiring import identity_service
+from mangum import Mangum
 
 Identities = Annotated[IdentityService, Depends(identity_service)]
 router = APIRouter(prefix="/identity", tags=["identities"])
@@ -46,7 +45,10 @@ async def upload_identity(
 
     created = await run_in_threadpool(
         lambda: identities.upload_identity(
-            caller=caller, create=create, data=data, correlation_id=request.scope["state"].get("correlation_id")
+            caller=caller,
+            create=create,
+            data=data,
+            correlation_id=request.scope["state"].get("correlation_id"),
         )
     )
     response.headers["Location"] = f"/identity/{created.identity_code}"
@@ -91,7 +93,9 @@ def get_identity_status(identity_code: str, caller: CurrentCaller, identities: I
 
 
 @router.get("/{identity_code}/results", response_model=IdentityResults)
-def get_identity_results(identity_code: str, caller: CurrentCaller, identities: Identities) -> IdentityResults:
+def get_identity_results(
+    identity_code: str, caller: CurrentCaller, identities: Identities
+) -> IdentityResults:
     return identities.get_results(caller=caller, identity_code=identity_code)
 
 

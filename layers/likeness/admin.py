@@ -29,8 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     account.add_argument("--plan", default="free", choices=sorted(PLANS))
     account.add_argument("--credits", type=int, default=0)
     account.add_argument("--account-id", help="fixed id (default: generated)")
-    account.add_argument("--scope", action="append", choices=[s.value for s in Scope],
-                         help="scopes of the first key (repeatable; default read+write)")
+    account.add_argument(
+        "--scope",
+        action="append",
+        choices=[s.value for s in Scope],
+        help="scopes of the first key (repeatable; default read+write)",
+    )
 
     show = sub.add_parser("account-show", help="show an account, its keys and groups")
     show.add_argument("account_id")
@@ -79,15 +83,29 @@ def run(argv: list[str] | None = None) -> int:
     scopes = args.scope if getattr(args, "scope", None) else [s.value for s in DEFAULT_SCOPES]
 
     if args.command == "account-create":
-        acc = accounts.create_account(name=args.name, plan=args.plan, credits=args.credits,
-                                      account_id=args.account_id)
+        acc = accounts.create_account(
+            name=args.name, plan=args.plan, credits=args.credits, account_id=args.account_id
+        )
         issued = accounts.issue_key(account_id=acc.account_id, scopes=scopes, label="first")
-        _out({"account_id": acc.account_id, "plan": acc.plan, "credits": acc.credits,
-              "key_id": issued.key_id, "api_key": issued.api_key, "scopes": issued.scopes})
+        _out(
+            {
+                "account_id": acc.account_id,
+                "plan": acc.plan,
+                "credits": acc.credits,
+                "key_id": issued.key_id,
+                "api_key": issued.api_key,
+                "scopes": issued.scopes,
+            }
+        )
     elif args.command == "account-show":
         acc = accounts.get_account(args.account_id)
-        _out({**acc.__dict__, "keys": accounts.list_keys(acc.account_id),
-              "groups": accounts.groups_of(acc.account_id)})
+        _out(
+            {
+                **acc.__dict__,
+                "keys": accounts.list_keys(acc.account_id),
+                "groups": accounts.groups_of(acc.account_id),
+            }
+        )
     elif args.command == "plan-set":
         _out(accounts.set_plan(account_id=args.account_id, plan=args.plan).__dict__)
     elif args.command == "key-create":
@@ -106,13 +124,21 @@ def run(argv: list[str] | None = None) -> int:
         accounts.remove_member(group=args.group, account_id=args.account_id)
         _out({"group": args.group, "removed": args.account_id})
     elif args.command == "credits-add":
-        _out({"account_id": args.account_id,
-              "credits": accounts.add_credits(account_id=args.account_id, amount=args.amount)})
+        _out(
+            {
+                "account_id": args.account_id,
+                "credits": accounts.add_credits(account_id=args.account_id, amount=args.amount),
+            }
+        )
     elif args.command == "default-identity-add":
         from likeness.identities.models import IdentityCreate, Visibility
 
-        admin = Caller(account_id=PLATFORM_ACCOUNT_ID, plan="platform", key_id="admin-cli",
-                       scopes=frozenset({Scope.ADMIN.value}))
+        admin = Caller(
+            account_id=PLATFORM_ACCOUNT_ID,
+            plan="platform",
+            key_id="admin-cli",
+            scopes=frozenset({Scope.ADMIN.value}),
+        )
         created = identity_service().upload_identity(
             caller=admin,
             create=IdentityCreate(name=args.name, visibility=Visibility.DEFAULT),

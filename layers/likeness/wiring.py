@@ -30,8 +30,9 @@ def blob_store(settings: Settings | None = None) -> BlobStore:
 
 def event_publisher(settings: Settings | None = None) -> EventPublisher:
     settings = settings or get_settings()
-    return EventPublisher(client=get_client("events"), bus_name=settings.event_bus_name,
-                          source=settings.event_source)
+    return EventPublisher(
+        client=get_client("events"), bus_name=settings.event_bus_name, source=settings.event_source
+    )
 
 
 def identity_service(settings: Settings | None = None) -> IdentityService:

@@ -20,8 +20,15 @@ class ApiUser:
     api_key: str
     client: httpx.Client
 
-    def upload(self, filename: str, data: bytes, *, name: str | None = None, visibility: str | None = None,
-               content_type: str = "application/octet-stream") -> httpx.Response:
+    def upload(
+        self,
+        filename: str,
+        data: bytes,
+        *,
+        name: str | None = None,
+        visibility: str | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> httpx.Response:
         form = {"name": name or f"person-{secrets.token_hex(4)}"}
         if visibility:
             form["visibility"] = visibility
@@ -42,8 +49,12 @@ def make_user(api_url: str) -> Iterator[Callable[..., ApiUser]]:
 
     clients: list[httpx.Client] = []
 
-    def _make(*, plan: str = "pro", scopes: tuple[str, ...] = ("identities:read", "identities:write"),
-              credits: int = 100) -> ApiUser:
+    def _make(
+        *,
+        plan: str = "pro",
+        scopes: tuple[str, ...] = ("identities:read", "identities:write"),
+        credits: int = 100,
+    ) -> ApiUser:
         accounts = account_service()
         account = accounts.create_account(name=f"test-{secrets.token_hex(3)}", plan=plan, credits=credits)
         issued = accounts.issue_key(account_id=account.account_id, scopes=scopes)
@@ -76,7 +87,9 @@ def wait_for_status(user: ApiUser, code: str, *, timeout: float = 90.0) -> dict[
         if body["preprocessing_status"] in ("completed", "failed"):
             return body
         if time.monotonic() > deadline:
-            raise AssertionError(f"preprocessing of {code} still {body['preprocessing_status']} after {timeout}s")
+            raise AssertionError(
+                f"preprocessing of {code} still {body['preprocessing_status']} after {timeout}s"
+            )
         time.sleep(0.2)
 
 
@@ -99,10 +112,18 @@ def bus_events() -> list[dict[str, Any]]:
     urls = [u for u in sqs.list_queues().get("QueueUrls", []) if u.endswith("-WebhookQueue")]
     assert len(urls) == 1, urls
     while True:
-        batch = sqs.receive_message(QueueUrl=urls[0], MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        batch = sqs.receive_message(QueueUrl=urls[0], MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
         if not batch:
             break
         for message in batch:
             _bus_events.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=urls[0], ReceiptHandle=message["ReceiptHandle"])
     return sorted(_bus_events, key=lambda e: e["detail"].get("occurred_at", ""))
+
+
+@pytest.fixture(autouse=True)
+def _settled(local_stack: Any) -> None:
+    """Start each test with empty queues, so work left by the last one cannot race its checks."""
+    local_stack.consumers.drain(timeout=120)

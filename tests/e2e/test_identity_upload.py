@@ -35,7 +35,7 @@ def test_portrait_is_accepted_then_preprocessed_with_results(alice: ApiUser) -> 
     assert results.status_code == 200, results.text
     body = results.json()
     kinds = {r["kind"] for r in body["results"]}
-    assert EXPECTED_VIEWS <= kinds
+    assert kinds >= EXPECTED_VIEWS
     assert body["expires_in"] > 0
     for result in body["results"]:
         # the signed URL works against the emulator, with no API key
@@ -62,7 +62,7 @@ def test_group_photo_is_rejected_naming_the_count(alice: ApiUser, fixture: str, 
     assert f"{count} faces found" in detail["message"]
     assert detail["face_count"] == count
     assert bucket_keys() == before
-    assert alice.client.get("/identity").json()["total_count"] == 0
+    assert alice.client.get("/identity", params={"visibility": "private"}).json()["total_count"] == 0
 
 
 def test_partial_face_is_rejected_as_cut_off(alice: ApiUser) -> None:
@@ -88,7 +88,7 @@ def test_bad_files_are_rejected_and_nothing_is_stored(
     assert resp.json()["detail"]["code"] == code
     assert resp.json()["detail"]["message"]
     assert bucket_keys() == before
-    assert alice.client.get("/identity").json()["total_count"] == 0
+    assert alice.client.get("/identity", params={"visibility": "private"}).json()["total_count"] == 0
 
 
 def test_oversized_upload_is_rejected_with_413(alice: ApiUser) -> None:
@@ -123,7 +123,7 @@ def test_duplicate_name_is_409_case_insensitively(alice: ApiUser) -> None:
     assert resp.status_code == 409
     assert resp.json()["detail"]["code"] == "identity_name_taken"
     assert bucket_keys() == before
-    assert alice.client.get("/identity").json()["total_count"] == 1
+    assert alice.client.get("/identity", params={"visibility": "private"}).json()["total_count"] == 1
 
 
 def test_slot_cap_is_a_clear_error(make_user) -> None:  # type: ignore[no-untyped-def]
@@ -135,7 +135,7 @@ def test_slot_cap_is_a_clear_error(make_user) -> None:  # type: ignore[no-untype
     assert resp.json()["detail"]["code"] == "identity_slots_exhausted"
     assert "3 identity slots" in resp.json()["detail"]["message"]
     # deleting one frees its slot
-    code = free.client.get("/identity").json()["data"][0]["identity_code"]
+    code = free.client.get("/identity", params={"visibility": "private"}).json()["data"][0]["identity_code"]
     assert free.client.delete(f"/identity/{code}").status_code == 204
     assert free.upload_fixture("obama_small.jpg", name="one-too-many").status_code == 201
 

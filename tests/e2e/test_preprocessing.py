@@ -25,7 +25,9 @@ def _identity_item(code: str) -> dict[str, Any]:
 def _sqs_event(job_id: str, code: str, *, receive_count: int = 2) -> dict[str, Any]:
     event: dict[str, Any] = json.loads((EVENTS / "identity_preprocess_sqs.json").read_text())
     record = event["Records"][0]
-    record["body"] = json.dumps({"job_id": job_id, "identity_code": code, "correlation_id": "redelivery-test"})
+    record["body"] = json.dumps(
+        {"job_id": job_id, "identity_code": code, "correlation_id": "redelivery-test"}
+    )
     record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
     return event
 
@@ -45,9 +47,10 @@ class _Context:
 
 
 def test_a_redelivered_message_duplicates_nothing(alice: ApiUser, local_stack: Any) -> None:
-    from functions.identity_preprocess.app import handler
     from likeness.aws.clients import get_client
     from likeness.settings import get_settings
+
+    from functions.identity_preprocess.app import handler
 
     code = alice.upload_fixture("obama.jpg").json()["identity_code"]
     assert wait_for_status(alice, code)["preprocessing_status"] == "completed"
@@ -58,7 +61,7 @@ def test_a_redelivered_message_duplicates_nothing(alice: ApiUser, local_stack: A
     # the same message again, through the queue and the in-process consumer...
     body = {"job_id": before_item["job_id"], "identity_code": code}
     get_client("sqs").send_message(QueueUrl=get_settings().preprocess_queue_url, MessageBody=json.dumps(body))
-    local_stack.drain()
+    local_stack.consumers.drain()
     # ...and straight into the Lambda handler, as `sam local invoke` would
     outcome = handler(_sqs_event(before_item["job_id"], code), _Context())
     assert outcome == {"batchItemFailures": []}
@@ -79,7 +82,6 @@ def test_a_redelivered_message_duplicates_nothing(alice: ApiUser, local_stack: A
 
 def test_the_embedding_is_stored_and_matches_the_person(alice: ApiUser) -> None:
     import numpy as np
-
     from likeness.faces.compare import face_distance
 
     same = [alice.upload_fixture(f).json()["identity_code"] for f in ("obama.jpg", "obama2.jpg")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from fastapi import APIRouter, File, UploadFile
 from fastapi.testclient import TestClient
-
 from likeness.errors import Conflict, FaceRejected, NotFound, Unauthorized
 from likeness.http.app import create_app
 from likeness.http.auth import presented_key
@@ -40,13 +39,17 @@ async def upload(file: UploadFile = File(...)) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def client() -> TestClient:
-    return TestClient(create_app(title="t", routers=[router], max_body_bytes=10_000), raise_server_exceptions=False)
+    return TestClient(
+        create_app(title="t", routers=[router], max_body_bytes=10_000), raise_server_exceptions=False
+    )
 
 
 def test_typed_errors_map_to_status_and_shape(client: TestClient) -> None:
     resp = client.get("/conflict")
     assert resp.status_code == 409
-    assert resp.json() == {"detail": {"code": "identity_name_taken", "message": "that name is taken", "fix": "pick another"}}
+    assert resp.json() == {
+        "detail": {"code": "identity_name_taken", "message": "that name is taken", "fix": "pick another"}
+    }
     resp = client.get("/face")
     assert resp.status_code == 422
     assert resp.json()["detail"] == {"code": "face_rejected", "message": "2 faces found", "face_count": 2}
@@ -87,11 +90,17 @@ def test_bodies_over_the_limit_are_413_before_parsing(client: TestClient) -> Non
         ("Bearer lk_abc", "lk_xyz", "lk_xyz"),
     ],
 )
-def test_presented_key_reads_both_headers(authorization: str | None, x_api_key: str | None, expected: str) -> None:
+def test_presented_key_reads_both_headers(
+    authorization: str | None, x_api_key: str | None, expected: str
+) -> None:
     assert presented_key(authorization, x_api_key) == expected
 
 
-@pytest.mark.parametrize(("authorization", "x_api_key"), [(None, None), ("Basic Zm9vOmJhcg==", None), ("Bearer ", "")])
-def test_missing_or_malformed_credentials_are_unauthorized(authorization: str | None, x_api_key: str | None) -> None:
+@pytest.mark.parametrize(
+    ("authorization", "x_api_key"), [(None, None), ("Basic Zm9vOmJhcg==", None), ("Bearer ", "")]
+)
+def test_missing_or_malformed_credentials_are_unauthorized(
+    authorization: str | None, x_api_key: str | None
+) -> None:
     with pytest.raises(Unauthorized):
         presented_key(authorization, x_api_key)

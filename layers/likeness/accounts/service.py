@@ -133,7 +133,11 @@ class AccountService:
 
     def list_keys(self, account_id: str) -> list[Item]:
         return [
-            {k: v for k, v in item.items() if k in ("key_id", "prefix", "scopes", "label", "created_at", "revoked_at")}
+            {
+                k: v
+                for k, v in item.items()
+                if k in ("key_id", "prefix", "scopes", "label", "created_at", "revoked_at")
+            }
             for item in self._table.query(account_pk(account_id), sk_prefix="APIKEY#", index="GSI1")
         ]
 
@@ -148,7 +152,9 @@ class AccountService:
     def authenticate(self, api_key: str) -> Caller:
         key = self.find_key(api_key)
         if key is None or key.get("revoked_at"):
-            raise Unauthorized("invalid or revoked API key", fix="Send a valid key as 'Authorization: Bearer KEY'.")
+            raise Unauthorized(
+                "invalid or revoked API key", fix="Send a valid key as 'Authorization: Bearer KEY'."
+            )
         account = self.get_account(key["account_id"])
         return Caller(
             account_id=account.account_id,
@@ -163,7 +169,13 @@ class AccountService:
             raise BadRequest("group names are 1-64 letters, digits, '_', '.' or '-'")
         try:
             self._table.put(
-                {"PK": f"GROUP#{name}", "SK": "GROUP", "type": "group", "name": name, "created_at": now_iso()},
+                {
+                    "PK": f"GROUP#{name}",
+                    "SK": "GROUP",
+                    "type": "group",
+                    "name": name,
+                    "created_at": now_iso(),
+                },
                 condition="attribute_not_exists(PK)",
             )
         except ConditionFailed as exc:
@@ -193,7 +205,9 @@ class AccountService:
         self._table.delete(f"GROUP#{group}", f"MEMBER#{account_id}")
 
     def groups_of(self, account_id: str) -> list[str]:
-        return [i["group"] for i in self._table.query(account_pk(account_id), sk_prefix="GROUP#", index="GSI1")]
+        return [
+            i["group"] for i in self._table.query(account_pk(account_id), sk_prefix="GROUP#", index="GSI1")
+        ]
 
     def is_member(self, *, group: str, account_id: str) -> bool:
         return self._table.get(f"GROUP#{group}", f"MEMBER#{account_id}") is not None

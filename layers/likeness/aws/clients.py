@@ -25,7 +25,7 @@ def get_client(service: str) -> Any:
             from botocore.config import Config
 
             config = Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4")
-            client = boto3.session.Session().client(service, config=config)
+            client = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
             _clients[service] = client
         return client
 

@@ -191,7 +191,9 @@ class DynamoTable:
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 100):
             request: dict[str, Any] = {
-                self.table_name: {"Keys": [self._dump({"PK": pk, "SK": sk}) for pk, sk in unique[start : start + 100]]}
+                self.table_name: {
+                    "Keys": [self._dump({"PK": pk, "SK": sk}) for pk, sk in unique[start : start + 100]]
+                }
             }
             while request:
                 resp = self._client.batch_get_item(RequestItems=request)

@@ -10,7 +10,9 @@ class BlobStore:
         self._client = client
         self.bucket = bucket
 
-    def put(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str] | None = None) -> None:
+    def put(
+        self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str] | None = None
+    ) -> None:
         self._client.put_object(
             Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata or {}
         )

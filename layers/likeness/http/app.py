@@ -110,7 +110,9 @@ def create_app(*, title: str, routers: Sequence[APIRouter], max_body_bytes: int)
             {"loc": list(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
         ]
-        summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['message']}" for e in errors)
+        summary = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['message']}" for e in errors
+        )
         return error_response(422, "invalid_request", summary or "the request is not valid", errors=errors)
 
     @app.exception_handler(ValidationError)
@@ -121,7 +123,9 @@ def create_app(*, title: str, routers: Sequence[APIRouter], max_body_bytes: int)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
         return error_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)

@@ -126,8 +126,15 @@ class IdentityPreprocessor:
             body = encode_png(array) if ext == "png" else encode_jpeg(array)
             content_type = "image/png" if ext == "png" else "image/jpeg"
             self._blobs.put(key, body, content_type=content_type)
-            results.append({"kind": kind, "key": key, "content_type": content_type,
-                            "width": int(array.shape[1]), "height": int(array.shape[0])})
+            results.append(
+                {
+                    "kind": kind,
+                    "key": key,
+                    "content_type": content_type,
+                    "width": int(array.shape[1]),
+                    "height": int(array.shape[0]),
+                }
+            )
 
         quality = analysis.quality
         return {
@@ -137,12 +144,18 @@ class IdentityPreprocessor:
             "detector_model": pipeline.detector.name,
             "quality_score": round(float(quality.score), 4) if quality else None,
             "quality_problems": [{"code": p.code, "message": p.message} for p in quality.problems]
-            if quality else [],
-            "face": {"box": [round(v, 1) for v in face.box], "score": round(face.score, 4),
-                     "landmarks": [[round(x, 1), round(y, 1)] for x, y in face.landmarks]},
+            if quality
+            else [],
+            "face": {
+                "box": [round(v, 1) for v in face.box],
+                "score": round(face.score, 4),
+                "landmarks": [[round(x, 1), round(y, 1)] for x, y in face.landmarks],
+            },
         }
 
-    def _complete(self, item: Item, request: PreprocessRequest, outputs: dict[str, Any], elapsed: float) -> Outcome:
+    def _complete(
+        self, item: Item, request: PreprocessRequest, outputs: dict[str, Any], elapsed: float
+    ) -> Outcome:
         code = item["identity_code"]
         try:
             updated = self._table.update(
@@ -174,7 +187,10 @@ class IdentityPreprocessor:
         self._jobs.finish(
             request.job_id,
             state=JobState.SUCCEEDED,
-            outputs={"results": [r["key"] for r in outputs["results"]], "quality_score": outputs["quality_score"]},
+            outputs={
+                "results": [r["key"] for r in outputs["results"]],
+                "quality_score": outputs["quality_score"],
+            },
         )
         self._publish("identity.preprocessing.completed", updated)
         return Outcome.COMPLETED

@@ -8,6 +8,7 @@ Layout (PK / SK):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 from collections.abc import Callable
@@ -313,7 +314,9 @@ class IdentityService:
             for item in self._table.batch_get(wanted):
                 items[item["identity_code"]] = item
         if visibility in (None, Visibility.DEFAULT) and caller.plan_info.includes_default_identities:
-            for item in self._table.query(f"OWNER#{PLATFORM_ACCOUNT_ID}", sk_prefix="IDENTITY#", index="GSI1"):
+            for item in self._table.query(
+                f"OWNER#{PLATFORM_ACCOUNT_ID}", sk_prefix="IDENTITY#", index="GSI1"
+            ):
                 items.setdefault(item["identity_code"], item)
 
         selected = [i for i in items.values() if visibility is None or i["visibility"] == visibility.value]
@@ -375,11 +378,13 @@ class IdentityService:
                     condition="attribute_exists(PK)",
                     values={":group": {group}, ":now": now_iso()},
                 ),
-                TransactItem(kind="Delete", key={"PK": f"GROUP#{group}", "SK": f"SHARE#{identity_code}"}),
+                TransactItem(
+                    kind="Delete", key={"PK": f"GROUP#{group}", "SK": f"SHARE#{identity_code}"}
+                ),
             ]
         )
-        try:
-            # the last group gone: the identity is private again
+        # the last group gone: the identity is private again (still shared: the condition fails)
+        with contextlib.suppress(ConditionFailed):
             self._table.update(
                 pk,
                 sk,
@@ -387,8 +392,6 @@ class IdentityService:
                 condition="attribute_exists(PK) AND attribute_not_exists(shared_with)",
                 values={":private": Visibility.PRIVATE.value},
             )
-        except ConditionFailed:
-            pass
         updated = self._get_item(identity_code)
         self._publish("identity.unshared", updated, group=group)
         return to_public(updated, caller=caller)
@@ -405,8 +408,11 @@ class IdentityService:
         owner = item["owner_account_id"]
         lock_pk, lock_sk = name_lock_key(owner, item["name"])
         writes = [
-            TransactItem(kind="Delete", key=dict(zip(("PK", "SK"), identity_key(code), strict=True)),
-                         condition="attribute_exists(PK)"),
+            TransactItem(
+                kind="Delete",
+                key=dict(zip(("PK", "SK"), identity_key(code), strict=True)),
+                condition="attribute_exists(PK)",
+            ),
             TransactItem(kind="Delete", key={"PK": lock_pk, "SK": lock_sk}),
             TransactItem(
                 kind="Update",
@@ -438,8 +444,9 @@ class IdentityService:
         if item["visibility"] == Visibility.DEFAULT.value:
             return caller.plan_info.includes_default_identities or caller.can(Scope.ADMIN)
         shared = item.get("shared_with") or set()
-        return bool(shared) and any(self._accounts.is_member(group=g, account_id=caller.account_id)
-                                    for g in shared)
+        return bool(shared) and any(
+            self._accounts.is_member(group=g, account_id=caller.account_id) for g in shared
+        )
 
     def _visible_item(self, caller: Caller, code: str) -> Item:
         self._require(caller, Scope.IDENTITIES_READ)
@@ -460,15 +467,23 @@ class IdentityService:
     def _require_group_member(self, caller: Caller, group: str) -> None:
         if not self._accounts.group_exists(group):
             raise NotFound(f"group {group} not found", code="group_not_found")
-        if not caller.can(Scope.ADMIN) and not self._accounts.is_member(group=group, account_id=caller.account_id):
+        if not caller.can(Scope.ADMIN) and not self._accounts.is_member(
+            group=group, account_id=caller.account_id
+        ):
             raise Forbidden(f"this account is not a member of group {group}")
 
     @staticmethod
     def _share_write(code: str, group: str) -> TransactItem:
         return TransactItem(
             kind="Put",
-            item={"PK": f"GROUP#{group}", "SK": f"SHARE#{code}", "type": "identity_share",
-                  "identity_code": code, "group": group, "created_at": now_iso()},
+            item={
+                "PK": f"GROUP#{group}",
+                "SK": f"SHARE#{code}",
+                "type": "identity_share",
+                "identity_code": code,
+                "group": group,
+                "created_at": now_iso(),
+            },
         )
 
     @staticmethod
@@ -478,8 +493,11 @@ class IdentityService:
 
     @staticmethod
     def _name_conflict(name: str) -> LikenessError:
-        return Conflict(f"an identity named {name!r} already exists in this account", code="identity_name_taken",
-                        fix="Choose another name, or delete the existing identity first.")
+        return Conflict(
+            f"an identity named {name!r} already exists in this account",
+            code="identity_name_taken",
+            fix="Choose another name, or delete the existing identity first.",
+        )
 
     @staticmethod
     def _slots_exhausted(slots: int) -> LikenessError:
@@ -502,4 +520,6 @@ class IdentityService:
             self._events.publish(detail_type, detail)
         except Exception:
             # the state change is committed; a lost notification must not undo it
-            logger.exception("could not publish event", detail_type=detail_type, identity_code=item["identity_code"])
+            logger.exception(
+                "could not publish event", detail_type=detail_type, identity_code=item["identity_code"]
+            )

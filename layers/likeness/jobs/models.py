@@ -87,7 +87,8 @@ class JobRepository:
         try:
             return self._table.update(
                 *job_key(job_id),
-                update="SET #state = :running, started_at = if_not_exists(started_at, :now) ADD attempts :one",
+                update="SET #state = :running, started_at = if_not_exists(started_at, :now) "
+                "ADD attempts :one",
                 condition="attribute_exists(PK) AND #state IN (:queued, :running)",
                 names={"#state": "state"},
                 values={
@@ -100,8 +101,9 @@ class JobRepository:
         except ConditionFailed:
             return None
 
-    def finish(self, job_id: str, *, state: JobState, outputs: dict[str, Any] | None = None,
-               error: str | None = None) -> bool:
+    def finish(
+        self, job_id: str, *, state: JobState, outputs: dict[str, Any] | None = None, error: str | None = None
+    ) -> bool:
         """running -> terminal, once. False when another delivery already finished it."""
         assert state in TERMINAL_STATES
         try:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import FACES, ROOT
-
+from tests.helpers import FACES
 
 PHOTOS = sorted(p.name for p in FACES.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
 

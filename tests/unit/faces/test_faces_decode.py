@@ -9,10 +9,11 @@ import zlib
 
 import numpy as np
 import pytest
-from tests.unit.faces.faces_data import FACES, PHOTOS, read_photo
 from likeness.errors import ImageRejected, PayloadTooLarge, UnsupportedMediaType
 from likeness.faces.decode import decode_image
 from PIL import Image, ImageFile, features
+
+from tests.unit.faces.faces_data import FACES, PHOTOS, read_photo
 
 
 def _encode(im: Image.Image, fmt: str, **kw) -> bytes:

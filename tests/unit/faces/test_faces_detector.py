@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-from tests.unit.faces.faces_data import FACE_COUNTS, PHOTOS, ROOT
 from likeness.errors import ModelUnavailable
 from likeness.faces.detector import (
     CenterFaceDetector,
@@ -16,6 +15,8 @@ from likeness.faces.detector import (
     nms,
     prepare_centerface_model,
 )
+
+from tests.unit.faces.faces_data import FACE_COUNTS, PHOTOS, ROOT
 
 
 @pytest.mark.parametrize("name", PHOTOS)

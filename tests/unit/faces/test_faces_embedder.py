@@ -6,9 +6,10 @@ import itertools
 
 import numpy as np
 import pytest
-from tests.unit.faces.faces_data import DIFFERENT_PEOPLE, SAME_PERSON
 from likeness.faces.compare import SAME_PERSON_THRESHOLD, face_distance, is_same_person
 from likeness.faces.embedder import DlibResNetEmbedder, FaceEmbedder
+
+from tests.unit.faces.faces_data import DIFFERENT_PEOPLE, SAME_PERSON
 
 
 def test_embeddings_are_128_float32(embeddings) -> None:

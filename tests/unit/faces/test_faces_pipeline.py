@@ -8,10 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from tests.unit.faces.faces_data import FACES, ROOT, SINGLE_PORTRAITS
 from likeness.errors import FaceRejected
 from likeness.faces.pipeline import FacePipeline, get_default_pipeline
 from PIL import Image
+
+from tests.unit.faces.faces_data import FACES, ROOT, SINGLE_PORTRAITS
 
 
 def _png(arr: np.ndarray) -> bytes:
