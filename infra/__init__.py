@@ -1,0 +1,1 @@
+"""Infrastructure helpers: the local development stack lives in :mod:`infra.local`."""

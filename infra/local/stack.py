@@ -1,0 +1,199 @@
+"""The whole local stack: emulator, provisioning, dev account, gateway and SQS consumers.
+
+Used by ``python -m infra.local`` (``make run``) and by session-scoped e2e fixtures::
+
+    stack = LocalStack()
+    info = stack.start(api_port=0)      # free ports; info.api_url, info.api_key
+    ...
+    stack.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.local._environ import EnvironmentPatch, reset_caches
+from infra.local.consumers import ConsumerRunner
+from infra.local.emulator import Emulator, start_emulator
+from infra.local.gateway import Gateway
+from infra.local.provision import ProvisionResult, provision_resources
+from infra.local.template import Template
+
+log = logging.getLogger(__name__)
+
+_SEED_MODULES = {"likeness", "likeness.accounts", "likeness.accounts.bootstrap"}
+
+
+@dataclass(frozen=True)
+class LocalStackInfo:
+    api_url: str
+    emulator_url: str | None  # None: real AWS (no AWS_ENDPOINT_URL)
+    api_key: str | None  # None when not seeded
+    account_id: str | None
+    environment: dict[str, str] = field(default_factory=dict)  # what was exported for the functions
+
+
+def _seed(api_key: str | None) -> tuple[str, str]:
+    try:
+        from likeness.accounts.bootstrap import seed_dev_account
+    except ModuleNotFoundError as exc:
+        if exc.name not in _SEED_MODULES:
+            raise
+        raise RuntimeError(
+            "likeness.accounts.bootstrap.seed_dev_account is not available; "
+            "start without seeding (seed=False / --no-seed)"
+        ) from exc
+    return seed_dev_account(api_key=api_key)
+
+
+class LocalStack:
+    """Start and stop everything; ``stop()`` undoes ``start()`` in reverse order."""
+
+    def __init__(
+        self,
+        template_path: str | os.PathLike[str] | None = None,
+        *,
+        parameters: dict[str, Any] | None = None,
+        start_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``start_options`` are the ``start()`` arguments used by ``with LocalStack(...)``."""
+        self.start_options = dict(start_options or {})
+        self.template_path = Path(template_path) if template_path is not None else None
+        self.parameters = dict(parameters or {})
+        self.template: Template | None = None
+        self.provisioned: ProvisionResult | None = None
+        self.gateway: Gateway | None = None
+        self.consumers: ConsumerRunner | None = None
+        self.info: LocalStackInfo | None = None
+        self._emulator: Emulator | None = None
+        self._environment = EnvironmentPatch()
+        self._server: Any = None  # uvicorn.Server
+        self._server_thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ start
+
+    def start(
+        self,
+        *,
+        api_host: str = "127.0.0.1",
+        api_port: int = 8000,
+        emulator_port: int | None = None,
+        external_endpoint: bool = False,
+        seed: bool = True,
+        seed_api_key: str | None = None,
+        allow_private_urls: bool = True,
+        isolated_emulator: bool = True,
+    ) -> LocalStackInfo:
+        """Start everything; ``isolated_emulator=False`` runs moto in a thread of this process
+        (see emulator.py for why a child process is the default)."""
+        if self.info is not None:
+            raise RuntimeError("the local stack is already started")
+        started = time.perf_counter()
+        try:
+            if external_endpoint:
+                emulator_url = os.environ.get("AWS_ENDPOINT_URL") or None
+                if emulator_url is None:
+                    log.warning("no AWS_ENDPOINT_URL: provisioning against real AWS with your credentials")
+            else:
+                self._emulator = start_emulator(emulator_port, isolated=isolated_emulator)
+                emulator_url = self._emulator.url
+
+            template = Template.load(self.template_path, parameters=self.parameters)
+            template.ensure_import_paths()
+            self.template = template
+            self.provisioned = provision_resources(template)
+
+            environment = dict(self.provisioned.environment)
+            if allow_private_urls:
+                # webhooks and fetches to loopback are what local development is made of
+                environment["LIKENESS_ALLOW_PRIVATE_URLS"] = "true"
+            self._environment.update(environment)
+            # no X-Ray daemon locally: Powertools' Tracer would only complain
+            self._environment.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+            reset_caches()
+
+            account_id = api_key = None
+            if seed:
+                account_id, api_key = _seed(seed_api_key or os.environ.get("LIKENESS_DEV_API_KEY"))
+
+            self.gateway = Gateway.from_template(template)
+            api_url = self._start_api(self.gateway, api_host, api_port)
+
+            self.consumers = ConsumerRunner(template)
+            self.consumers.start()
+        except BaseException:
+            self.stop()
+            raise
+
+        self.info = LocalStackInfo(
+            api_url=api_url,
+            emulator_url=emulator_url,
+            api_key=api_key,
+            account_id=account_id,
+            environment=environment,
+        )
+        log.info(
+            "local stack up in %.2fs: API %s, emulator %s",
+            time.perf_counter() - started,
+            api_url,
+            emulator_url,
+        )
+        return self.info
+
+    def _start_api(self, app: Any, host: str, port: int) -> str:
+        import uvicorn
+
+        # log_config=None: keep the process' logging setup (pytest's, or __main__'s)
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="likeness-gateway", daemon=True)
+        self._server, self._server_thread = server, thread
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not thread.is_alive():  # uvicorn exits its thread when the port is taken
+                raise RuntimeError(f"the API server could not start on {host}:{port}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API server did not start on {host}:{port} within 15s")
+            time.sleep(0.01)
+        bound_port = server.servers[0].sockets[0].getsockname()[1]
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        return f"http://{shown_host}:{bound_port}"
+
+    # ------------------------------------------------------------------ stop
+
+    def stop(self) -> None:
+        """Stop consumers, API server and emulator and restore the environment. Idempotent."""
+        if self.consumers is not None:
+            try:
+                self.consumers.stop()
+            except Exception:
+                log.exception("stopping the consumers failed")
+            self.consumers = None
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._server_thread is not None:
+                self._server_thread.join(10)
+            self._server = self._server_thread = None
+        self.gateway = None
+        self._environment.restore()
+        if self._emulator is not None:
+            self._emulator.stop()  # restores the endpoint variables it set
+            self._emulator = None
+        reset_caches()
+        self.info = None
+
+    def __enter__(self) -> LocalStack:
+        if self.info is None:
+            self.start(**self.start_options)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

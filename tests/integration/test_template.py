@@ -1,0 +1,213 @@
+"""template.yaml is valid CloudFormation/SAM and wires every consumer the way the local stack assumes."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from infra.local.template import DEFAULT_TEMPLATE_PATH, Template, TemplateError, load_template_data
+
+
+class _OfflinePolicyLoader:
+    """samtranslator's ManagedPolicyLoader lists IAM policies; the template names none by name."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def _as_packaged(data: dict[str, Any]) -> dict[str, Any]:
+    """What ``sam package`` does before the transform: local artifacts become remote URIs."""
+    packaged = copy.deepcopy(data)
+    for logical_id, resource in packaged["Resources"].items():
+        props = resource.setdefault("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function":
+            if props.get("PackageType") == "Image":
+                props["ImageUri"] = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/likeness:{logical_id}"
+            else:
+                props["CodeUri"] = f"s3://artifacts/{logical_id}.zip"
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            props["ContentUri"] = f"s3://artifacts/{logical_id}.zip"
+    return packaged
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict[str, Any]:
+    return load_template_data(DEFAULT_TEMPLATE_PATH)
+
+
+@pytest.fixture(scope="module")
+def translated(raw: dict[str, Any]) -> dict[str, Any]:
+    from samtranslator.translator.transform import transform
+
+    with pytest.MonkeyPatch.context() as mp:
+        # the translator reads the region from a boto3 session; no AWS call is made
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return transform(_as_packaged(raw), {}, _OfflinePolicyLoader())
+
+
+def _resources(template: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == rtype}
+
+
+def _sqs_events(raw: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (fid, name, event.get("Properties", {}))
+        for fid, fn in _resources(raw, "AWS::Serverless::Function").items()
+        for name, event in (fn.get("Properties", {}).get("Events") or {}).items()
+        if event["Type"] == "SQS"
+    ]
+
+
+def test_cfn_lint_reports_no_errors() -> None:
+    from cfnlint.api import lint_file
+
+    errors = [m for m in lint_file(DEFAULT_TEMPLATE_PATH) if m.rule.severity == "error"]
+    assert not errors, "\n".join(f"{m.rule.id} line {m.linenumber}: {m.message}" for m in errors)
+
+
+def test_sam_transform_creates_a_lambda_function_per_serverless_function(
+    raw: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    functions = set(_resources(raw, "AWS::Serverless::Function"))
+    assert functions
+    assert functions <= set(_resources(translated, "AWS::Lambda::Function"))
+
+
+def test_every_sqs_event_maps_with_partial_batch_failures(
+    raw: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    events = _sqs_events(raw)
+    mappings = _resources(translated, "AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == len(events)
+    for function_id, name, _ in events:
+        mapping = mappings[f"{function_id}{name}"]["Properties"]
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"], (function_id, name)
+        assert mapping["FunctionName"] == {"Ref": function_id}
+
+
+def test_every_consumed_queue_redrives_to_a_dead_letter_queue(raw: dict[str, Any]) -> None:
+    queues = _resources(raw, "AWS::SQS::Queue")
+    for function_id, name, props in _sqs_events(raw):
+        queue_id = props["Queue"]["Fn::GetAtt"][0]
+        redrive = queues[queue_id]["Properties"].get("RedrivePolicy")
+        assert redrive, f"{queue_id} (consumed by {function_id}.{name}) has no RedrivePolicy"
+        dlq_id = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        assert dlq_id in queues and dlq_id != queue_id
+        assert int(redrive["maxReceiveCount"]) >= 1
+        # the event source mapping is rejected at deploy time when the queue's visibility
+        # timeout is shorter than the function timeout
+        timeout = Template(raw).function(function_id).timeout
+        assert int(queues[queue_id]["Properties"].get("VisibilityTimeout", 30)) >= timeout
+
+
+# --------------------------------------------------------------------------- the loader and resolver
+
+SHORT_TAGS = """
+Parameters:
+  Stage: {Type: String, Default: dev, AllowedPattern: "[a-z0-9-]+"}
+  Names: {Type: CommaDelimitedList, Default: "a,b,c"}
+Conditions:
+  IsLocal: !Equals [!Ref Stage, local]
+  NotLocal: !Not [!Condition IsLocal]
+  Both: !And [!Condition IsLocal, !Or [!Condition IsLocal, !Condition NotLocal]]
+Mappings:
+  Sizes: {local: {memory: 256}}
+Resources:
+  Queue: {Type: AWS::SQS::Queue}
+  Dlq: {Type: AWS::SQS::Queue}
+  Bus: {Type: AWS::Events::EventBus, Properties: {Name: !Sub "likeness-${Stage}"}}
+  Bucket: {Type: AWS::S3::Bucket}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/thing/
+      Handler: app.handler
+Outputs:
+  Values:
+    Value:
+      ref: !Ref Queue
+      att: !GetAtt Queue.Arn
+      att_list: !GetAtt [Dlq, QueueName]
+      sub: !Sub "${AWS::Region}/${AWS::AccountId}/${Queue.QueueName}/${!Literal}"
+      sub_vars: !Sub ["${x}-${Stage}", {x: !Ref Bus}]
+      join: !Join ["|", [!Ref Stage, !Select [1, !Ref Names]]]
+      split: !Split [",", "x,y"]
+      if: !If [IsLocal, yes-local, !Ref "AWS::NoValue"]
+      map: !FindInMap [Sizes, !Ref Stage, memory]
+      azs: !Select [0, !GetAZs ""]
+      b64: !Base64 hi
+      both: !Condition Both
+      bucket: !Ref Bucket
+      date: 2010-09-09
+      import: !ImportValue other-stack-output
+"""
+
+
+def test_loader_turns_short_tags_into_long_forms(tmp_path: Any) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(SHORT_TAGS)
+    value = load_template_data(path)["Outputs"]["Values"]["Value"]
+    assert value["ref"] == {"Ref": "Queue"}
+    assert value["att"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert value["att_list"] == {"Fn::GetAtt": ["Dlq", "QueueName"]}
+    assert value["sub_vars"] == {"Fn::Sub": ["${x}-${Stage}", {"x": {"Ref": "Bus"}}]}
+    assert value["join"]["Fn::Join"][1][1] == {"Fn::Select": [1, {"Ref": "Names"}]}
+    assert value["if"] == {"Fn::If": ["IsLocal", "yes-local", {"Ref": "AWS::NoValue"}]}
+    assert value["both"] == {"Condition": "Both"}
+    assert value["import"] == {"Fn::ImportValue": "other-stack-output"}
+    assert value["date"] == "2010-09-09"  # not a datetime: CloudFormation has none
+
+
+def test_resolver_evaluates_intrinsics_with_local_names(tmp_path: Any) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(SHORT_TAGS)
+    template = Template.load(path, region="eu-west-1", endpoint_url="http://127.0.0.1:1")
+    value = template.data["Outputs"]["Values"]["Value"]
+    resolve = template.resolve
+    assert template.stage == "local"  # the local default, not the template's dev
+    assert resolve(value["ref"]) == "http://127.0.0.1:1/123456789012/likeness-local-Queue"
+    assert resolve(value["att"]) == "arn:aws:sqs:eu-west-1:123456789012:likeness-local-Queue"
+    assert resolve(value["att_list"]) == "likeness-local-Dlq"
+    assert resolve(value["sub"]) == "eu-west-1/123456789012/likeness-local-Queue/${Literal}"
+    assert resolve(value["sub_vars"]) == "likeness-local-local"
+    assert resolve(value["join"]) == "local|b"
+    assert resolve(value["split"]) == ["x", "y"]
+    assert resolve(value["if"]) == "yes-local"
+    assert resolve(value["map"]) == 256
+    assert resolve(value["azs"]) == "eu-west-1a"
+    assert resolve(value["b64"]) == "aGk="
+    assert resolve(value["bucket"]) == "likeness-local-bucket"
+    with pytest.raises(TemplateError):
+        resolve(value["import"])
+
+    # bound values (what provisioning saw) win over derived ones
+    template.bind("Queue", ref="http://elsewhere/000000000000/q", Arn="arn:aws:sqs:eu-west-1:000000000000:q")
+    assert resolve(value["att"]) == "arn:aws:sqs:eu-west-1:000000000000:q"
+    assert template.functions()["Fn"].entrypoint == "functions.thing.app.handler"
+
+    dev = Template.load(path, parameters={"Stage": "dev"})
+    assert dev.resolve(value["if"]) is None  # AWS::NoValue
+    with pytest.raises(TemplateError):
+        Template.load(path, parameters={"Stage": "Not Valid"})
+    with pytest.raises(TemplateError):
+        Template.load(path, parameters={"Undeclared": "x"})
+
+
+def test_real_template_entrypoints_order_and_environment() -> None:
+    template = Template.load()
+    functions = template.functions()
+    for spec in functions.values():
+        assert spec.entrypoint and spec.entrypoint.startswith("functions."), spec.logical_id
+    order = template.creation_order()
+    for queue_id, props in template.resources_of_type("AWS::SQS::Queue").items():
+        if "RedrivePolicy" in props:
+            dlq_id = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            assert order.index(dlq_id) < order.index(queue_id)
+    environment = template.global_environment()
+    declared = template.data["Globals"]["Function"]["Environment"]["Variables"]
+    assert set(environment) == set(declared)
+    assert all(isinstance(v, str) for v in environment.values())
+    assert json.dumps(environment)  # plain strings only
