@@ -16,7 +16,8 @@ from likeness.faces.detector import (
     prepare_centerface_model,
 )
 
-from tests.unit.faces.faces_data import FACE_COUNTS, PHOTOS, ROOT
+from tests.helpers import ROOT
+from tests.unit.faces.faces_data import FACE_COUNTS, PHOTOS
 
 
 @pytest.mark.parametrize("name", PHOTOS)

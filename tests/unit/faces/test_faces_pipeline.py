@@ -12,7 +12,8 @@ from likeness.errors import FaceRejected
 from likeness.faces.pipeline import FacePipeline, get_default_pipeline
 from PIL import Image
 
-from tests.unit.faces.faces_data import FACES, ROOT, SINGLE_PORTRAITS
+from tests.helpers import ROOT
+from tests.unit.faces.faces_data import FACES, SINGLE_PORTRAITS
 
 
 def _png(arr: np.ndarray) -> bytes:
