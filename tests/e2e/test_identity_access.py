@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -116,16 +117,11 @@ def test_a_group_member_sees_a_shared_identity_until_it_is_unshared(
     assert owner.client.delete(f"/identity/{code}/share/{group}").status_code == 404
 
 
-def test_default_identities_follow_the_plan(make_user: Callable[..., ApiUser], local_stack) -> None:  # type: ignore[no-untyped-def]
-    from tests.helpers import FACES
-
-    admin = ApiUser(
-        account_id=local_stack.info.account_id, api_key=local_stack.info.api_key, client=make_user().client
-    )
+def test_default_identities_follow_the_plan(make_user: Callable[..., ApiUser], local_stack: Any) -> None:
+    # the seeded developer key carries the admin scope, which default identities need
+    admin = make_user()
     admin.client.headers["X-API-Key"] = local_stack.info.api_key
-    resp = admin.upload(
-        "rose.jpg", (FACES / "rose_leslie_img1.jpg").read_bytes(), name="Platform Rose", visibility="default"
-    )
+    resp = admin.upload_fixture("rose_leslie_img1.jpg", name="Platform Rose", visibility="default")
     assert resp.status_code == 201, resp.text
     code = resp.json()["identity_code"]
     assert resp.json()["visibility"] == "default"
@@ -138,6 +134,26 @@ def test_default_identities_follow_the_plan(make_user: Callable[..., ApiUser], l
     assert free.client.get(f"/identity/{code}").status_code == 404
     # visible to the plan, owned by the platform
     assert pro.client.delete(f"/identity/{code}").status_code == 403
+
+
+def test_uploading_as_shared_shares_with_all_of_the_owners_groups(make_user: Callable[..., ApiUser]) -> None:
+    from likeness.wiring import account_service
+
+    owner, member, loner = make_user(), make_user(), make_user()
+    accounts = account_service()
+    group = f"crew-{owner.account_id[-6:]}"
+    accounts.create_group(group)
+    for user in (owner, member):
+        accounts.add_member(group=group, account_id=user.account_id)
+
+    resp = owner.upload_fixture("lin-manuel-miranda.png", visibility="shared")
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["visibility"] == "shared" and resp.json()["shared_with"] == [group]
+    assert resp.json()["identity_code"] in _codes(member, visibility="shared")
+    # with no group to share with, "shared" is refused rather than silently private
+    refused = loner.upload_fixture("lin-manuel-miranda.png", visibility="shared")
+    assert refused.status_code == 400
+    assert "belongs to none" in refused.json()["detail"]["message"]
 
 
 def test_listing_paginates_and_filters(alice: ApiUser) -> None:

