@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.local.template import Template, TemplateError
+from infra.local.template import Template, TemplateError, cfn_string
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +78,6 @@ def _optional(what: str, call: Callable[[], Any]) -> None:
         call()
     except (ClientError, BotoCoreError, NotImplementedError) as exc:
         log.warning("%s not applied by this endpoint: %s", what, exc)
-
-
-def _stringify(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
 
 
 # --------------------------------------------------------------------------- DynamoDB
@@ -172,7 +164,7 @@ def _provision_table(template: Template, clients: _ClientCache, logical_id: str)
                 action = "updated"
 
     ttl = props.get("TimeToLiveSpecification")
-    if ttl and _stringify(ttl.get("Enabled", False)) == "true":
+    if ttl and cfn_string(ttl.get("Enabled", False)) == "true":
         current = ddb.describe_time_to_live(TableName=name).get("TimeToLiveDescription", {})
         # AWS rejects enabling TTL twice, so only ask when it differs
         if (
@@ -184,7 +176,7 @@ def _provision_table(template: Template, clients: _ClientCache, logical_id: str)
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
             )
     pitr = props.get("PointInTimeRecoverySpecification")
-    if pitr and _stringify(pitr.get("PointInTimeRecoveryEnabled", False)) == "true":
+    if pitr and cfn_string(pitr.get("PointInTimeRecoveryEnabled", False)) == "true":
         _optional(
             f"{name} point-in-time recovery",
             lambda: ddb.update_continuous_backups(
@@ -340,7 +332,7 @@ def queue_attributes(props: Mapping[str, Any]) -> dict[str, str]:
     attributes: dict[str, str] = {}
     for key, value in props.items():
         if key in _QUEUE_ATTRIBUTES:
-            attributes[key] = _stringify(value)
+            attributes[key] = cfn_string(value)
         elif key not in ("QueueName", "Tags"):
             log.warning("queue property %s is not emulated", key)
     return attributes

@@ -174,7 +174,7 @@ def _is_intrinsic(value: Any) -> bool:
     return key in ("Ref", "Condition") or key.startswith("Fn::")
 
 
-def _stringify(value: Any) -> str:
+def cfn_string(value: Any) -> str:
     """An environment variable / SQS attribute value as CloudFormation would pass it."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -314,9 +314,9 @@ class Template:
             if ptype == "CommaDelimitedList" or ptype.startswith("List<"):
                 value: Any = raw if isinstance(raw, list) else [s.strip() for s in str(raw).split(",")]
             else:
-                value = _stringify(raw)
+                value = cfn_string(raw)
                 allowed = spec.get("AllowedValues")
-                if allowed is not None and value not in [_stringify(a) for a in allowed]:
+                if allowed is not None and value not in [cfn_string(a) for a in allowed]:
                     raise TemplateError(f"parameter {name}={value!r} is not one of {allowed}")
                 pattern = spec.get("AllowedPattern")
                 if pattern is not None and not re.fullmatch(pattern, value):
@@ -344,7 +344,7 @@ class Template:
                 return self.condition(str(arg))
             if fn == "Fn::Equals":
                 left, right = (self.resolve(v) for v in arg)
-                return _stringify(left) == _stringify(right)
+                return cfn_string(left) == cfn_string(right)
             if fn == "Fn::Not":
                 return not self._evaluate_condition(arg[0])
             if fn == "Fn::And":
@@ -380,7 +380,7 @@ class Template:
         name = f"{NAME_PREFIX}-{self.stage}-{logical_id}"
         if rtype == "AWS::S3::Bucket":
             return bucket_name(name)
-        if rtype == "AWS::SQS::Queue" and _stringify(self.resolve(props.get("FifoQueue", False))) == "true":
+        if rtype == "AWS::SQS::Queue" and cfn_string(self.resolve(props.get("FifoQueue", False))) == "true":
             return f"{name}.fifo"
         return name
 
@@ -494,11 +494,11 @@ class Template:
             if expr.startswith("!"):  # ${!Literal} is an escaped literal ${Literal}
                 return "${" + expr[1:] + "}"
             if expr in variables:
-                return _stringify(variables[expr])
+                return cfn_string(variables[expr])
             if "." in expr and not expr.startswith("AWS::"):
                 resource, _, attribute = expr.partition(".")
-                return _stringify(self._get_att(resource, attribute))
-            return _stringify(self._ref(expr))
+                return cfn_string(self._get_att(resource, attribute))
+            return cfn_string(self._ref(expr))
 
         return re.sub(r"\$\{([^}]+)\}", replace, str(text))
 
@@ -513,7 +513,7 @@ class Template:
             return self._sub(arg)
         if fn == "Fn::Join":
             delimiter, values = arg
-            return str(delimiter).join(_stringify(v) for v in self.resolve(values))
+            return str(delimiter).join(cfn_string(v) for v in self.resolve(values))
         if fn == "Fn::Select":
             index, values = (self.resolve(a) for a in arg)
             return values[int(index)]
@@ -680,13 +680,13 @@ class Template:
 
     def global_environment(self) -> dict[str, str]:
         variables = ((self._global_function_properties().get("Environment") or {}).get("Variables")) or {}
-        return {k: _stringify(v) for k, v in self.resolve(variables).items()}
+        return {k: cfn_string(v) for k, v in self.resolve(variables).items()}
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """The environment a function sees: Globals merged with its own variables, resolved."""
         props = self.function(logical_id).properties
         variables = ((props.get("Environment") or {}).get("Variables")) or {}
-        return {k: _stringify(v) for k, v in self.resolve(variables).items()}
+        return {k: cfn_string(v) for k, v in self.resolve(variables).items()}
 
     def function_environment_overrides(self, logical_id: str) -> dict[str, str]:
         """Only the variables where a function differs from the Globals."""

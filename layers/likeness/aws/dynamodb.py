@@ -136,16 +136,9 @@ class DynamoTable:
         self._conditional(self._client.delete_item, **kwargs)
 
     # -- collections
-    def query(
-        self,
-        pk: str,
-        *,
-        sk_prefix: str | None = None,
-        index: str | None = None,
-        forward: bool = True,
-        limit: int | None = None,
-    ) -> list[Item]:
-        return list(self.iter_query(pk, sk_prefix=sk_prefix, index=index, forward=forward, limit=limit))
+    def query(self, pk: str, **options: Any) -> list[Item]:
+        """Every item of ``iter_query`` (same options), as a list."""
+        return list(self.iter_query(pk, **options))
 
     def iter_query(
         self,
