@@ -48,6 +48,7 @@ from likeness.settings import Settings
 
 if TYPE_CHECKING:
     from likeness.faces.pipeline import FacePipeline
+    from likeness.faces.types import DetectedFace, FaceAnalysis
 
 PREPROCESS_JOB_TYPE = "identity_preprocessing"
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
@@ -233,7 +234,7 @@ class IdentityService:
         self._publish("identity.created", item)
         return to_public(item, caller=caller)
 
-    def _validate_photo(self, data: bytes) -> Any:
+    def _validate_photo(self, data: bytes) -> tuple[FaceAnalysis, DetectedFace]:
         pipeline = self._face_pipeline()
         analysis = pipeline.analyze(
             data,
