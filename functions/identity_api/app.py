@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from aws_lambda_powertools.metrics import MetricUnit
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
+from mangum import Mangum
+
 from likeness.errors import NotImplementedYet, PayloadTooLarge
 from likeness.http.app import create_app
 from likeness.http.auth import CurrentCaller
@@ -17,9 +20,9 @@ from likeness.identities.models import (
     Visibility,
 )
 from likeness.identities.service import IdentityService
+from likeness.observability import logger, metrics
 from likeness.settings import get_settings
 from likeness.wiring import identity_service
-from mangum import Mangum
 
 Identities = Annotated[IdentityService, Depends(identity_service)]
 router = APIRouter(prefix="/identity", tags=["identities"])
@@ -52,6 +55,7 @@ async def upload_identity(
         )
     )
     response.headers["Location"] = f"/identity/{created.identity_code}"
+    metrics.add_metric(name="IdentitiesUploaded", unit=MetricUnit.Count, value=1)
     return created
 
 
@@ -125,4 +129,5 @@ app = create_app(
     # room for the multipart envelope around a maximum-size file
     max_body_bytes=get_settings().max_upload_bytes + 256 * 1024,
 )
-handler = Mangum(app, lifespan="off")
+# Lambda: Lambda context in every log line, metrics flushed as EMF after each invocation
+handler = logger.inject_lambda_context(metrics.log_metrics(Mangum(app, lifespan="off")), clear_state=True)

@@ -55,6 +55,7 @@ def test_admin_cli_creates_accounts_groups_and_credits(
     local_stack: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import httpx
+
     from likeness.admin import main
 
     assert main(["account-create", "--name", "Acme", "--plan", "starter", "--credits", "25"]) == 0

@@ -47,10 +47,9 @@ class _Context:
 
 
 def test_a_redelivered_message_duplicates_nothing(alice: ApiUser, local_stack: Any) -> None:
+    from functions.identity_preprocess.app import handler
     from likeness.aws.clients import get_client
     from likeness.settings import get_settings
-
-    from functions.identity_preprocess.app import handler
 
     code = alice.upload_fixture("obama.jpg").json()["identity_code"]
     assert wait_for_status(alice, code)["preprocessing_status"] == "completed"
@@ -82,6 +81,7 @@ def test_a_redelivered_message_duplicates_nothing(alice: ApiUser, local_stack: A
 
 def test_the_embedding_is_stored_and_matches_the_person(alice: ApiUser) -> None:
     import numpy as np
+
     from likeness.faces.compare import face_distance
 
     same = [alice.upload_fixture(f).json()["identity_code"] for f in ("obama.jpg", "obama2.jpg")]

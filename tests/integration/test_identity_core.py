@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from likeness.accounts.models import Caller
 from likeness.errors import LikenessError
 from likeness.identities.models import IdentityCreate
 from likeness.identities.preprocessing import IdentityPreprocessor, Outcome, PreprocessRequest
 from likeness.identities.service import identity_key
-
 from tests.helpers import face_bytes
 
 

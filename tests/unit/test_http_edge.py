@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi import APIRouter, File, UploadFile
 from fastapi.testclient import TestClient
+
 from likeness.errors import Conflict, FaceRejected, NotFound, Unauthorized
 from likeness.http.app import create_app
 from likeness.http.auth import presented_key

@@ -379,9 +379,7 @@ class IdentityService:
                     condition="attribute_exists(PK)",
                     values={":group": {group}, ":now": now_iso()},
                 ),
-                TransactItem(
-                    kind="Delete", key={"PK": f"GROUP#{group}", "SK": f"SHARE#{identity_code}"}
-                ),
+                TransactItem(kind="Delete", key={"PK": f"GROUP#{group}", "SK": f"SHARE#{identity_code}"}),
             ]
         )
         # the last group gone: the identity is private again (still shared: the condition fails)

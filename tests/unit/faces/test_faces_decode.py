@@ -9,10 +9,10 @@ import zlib
 
 import numpy as np
 import pytest
-from likeness.errors import ImageRejected, PayloadTooLarge, UnsupportedMediaType
-from likeness.faces.decode import decode_image
 from PIL import Image, ImageFile, features
 
+from likeness.errors import ImageRejected, PayloadTooLarge, UnsupportedMediaType
+from likeness.faces.decode import decode_image
 from tests.unit.faces.faces_data import FACES, PHOTOS, read_photo
 
 

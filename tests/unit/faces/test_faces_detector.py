@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from likeness.errors import ModelUnavailable
 from likeness.faces.detector import (
     CenterFaceDetector,
@@ -15,7 +16,6 @@ from likeness.faces.detector import (
     nms,
     prepare_centerface_model,
 )
-
 from tests.helpers import ROOT
 from tests.unit.faces.faces_data import FACE_COUNTS, PHOTOS
 

@@ -6,9 +6,9 @@ import itertools
 
 import numpy as np
 import pytest
+
 from likeness.faces.compare import SAME_PERSON_THRESHOLD, face_distance, is_same_person
 from likeness.faces.embedder import DlibResNetEmbedder, FaceEmbedder
-
 from tests.unit.faces.faces_data import DIFFERENT_PEOPLE, SAME_PERSON
 
 

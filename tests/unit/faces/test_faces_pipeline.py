@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 import pytest
-from likeness.errors import FaceRejected
-from likeness.faces.pipeline import FacePipeline, get_default_pipeline
 from PIL import Image
 
+from likeness.errors import FaceRejected
+from likeness.faces.pipeline import FacePipeline, get_default_pipeline
 from tests.helpers import ROOT
 from tests.unit.faces.faces_data import FACES, SINGLE_PORTRAITS
 

@@ -7,9 +7,9 @@ import json
 import cv2
 import numpy as np
 import pytest
+
 from likeness.faces.quality import assess_quality
 from likeness.faces.types import DetectedFace
-
 from tests.unit.faces.faces_data import CLEAN_PORTRAITS
 
 

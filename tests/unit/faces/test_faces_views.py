@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from likeness.faces.decode import decode_image
 from likeness.faces.views import (
     ARCFACE_TEMPLATE_112,
