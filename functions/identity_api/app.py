@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
 from mangum import Mangum
 
@@ -129,5 +130,12 @@ app = create_app(
     # room for the multipart envelope around a maximum-size file
     max_body_bytes=get_settings().max_upload_bytes + 256 * 1024,
 )
-# Lambda: Lambda context in every log line, metrics flushed as EMF after each invocation
-handler = logger.inject_lambda_context(metrics.log_metrics(Mangum(app, lifespan="off")), clear_state=True)
+asgi_handler = Mangum(app, lifespan="off")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entrypoint: Lambda context in every log line, metrics flushed as EMF per invocation."""
+    metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
+    return asgi_handler(event, context)  # type: ignore[arg-type]
