@@ -78,6 +78,23 @@ def test_admin_cli_creates_accounts_groups_and_credits(
     api = local_stack.info.api_url
     assert httpx.get(f"{api}/identity", headers={"X-API-Key": created["api_key"]}).status_code == 200
     assert httpx.get(f"{api}/identity", headers={"X-API-Key": reader_key}).status_code == 200
+    # platform identities come from the same command line, visible to plans that include them
+    from tests.helpers import FACES
+
+    capsys.readouterr()
+    assert (
+        main(["default-identity-add", "--name", f"House {account_id}", "--file", str(FACES / "obama2.jpg")])
+        == 0
+    )
+    default = json.loads(capsys.readouterr().out)
+    assert default["visibility"] == "default" and default["preprocessing_status"] == "pending"
+    listed = httpx.get(
+        f"{api}/identity",
+        params={"visibility": "default", "page_size": 100},
+        headers={"X-API-Key": created["api_key"]},
+    ).json()
+    assert default["identity_code"] in {i["identity_code"] for i in listed["data"]}
+
     # an unknown account is a clear error, not a traceback
     assert main(["credits-add", "acc_missing", "5"]) == 2
     assert "not found" in capsys.readouterr().err
