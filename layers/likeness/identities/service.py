@@ -231,7 +231,8 @@ class IdentityService:
             self._blobs.delete_prefix(identity_prefix(code))
             raise
 
-        self._publish("identity.created", item)
+        # stamped with the creation time: the consumer may publish "started" before this goes out
+        self._publish("identity.created", item, occurred_at=item["created_at"])
         return to_public(item, caller=caller)
 
     def _validate_photo(self, data: bytes) -> tuple[FaceAnalysis, DetectedFace]:
