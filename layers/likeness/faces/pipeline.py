@@ -52,7 +52,7 @@ class FacePipeline:
         image = decoded.to_array()
         faces = tuple(sorted(self.detector.detect(image), key=lambda f: f.score, reverse=True))
         quality = assess_quality(image, faces)
-        return FaceAnalysis(decoded=decoded, faces=faces, quality=quality)
+        return FaceAnalysis(decoded=decoded, pixels=image, faces=faces, quality=quality)
 
     def require_one_face(self, analysis: FaceAnalysis) -> DetectedFace:
         """The one-face rule: exactly one confident face, fully inside the photo, big enough."""
@@ -88,7 +88,7 @@ class FacePipeline:
         return face
 
     def embed(self, analysis: FaceAnalysis, face: DetectedFace) -> np.ndarray:
-        return self.embedder.embed(analysis.decoded.to_array(), face)
+        return self.embedder.embed(analysis.pixels, face)
 
 
 _default: FacePipeline | None = None

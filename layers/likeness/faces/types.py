@@ -114,6 +114,8 @@ class QualityReport:
 @dataclass(frozen=True)
 class FaceAnalysis:
     decoded: DecodedImage
+    # the decoded pixels (HxWx3 uint8 RGB), made once: detection, embedding and views share them
+    pixels: np.ndarray = field(repr=False, compare=False)
     faces: tuple[DetectedFace, ...]  # sorted by score, best first
     quality: QualityReport | None = None
 

@@ -115,7 +115,7 @@ class IdentityPreprocessor:
         analysis = pipeline.analyze(data)
         face = pipeline.require_one_face(analysis)
         embedding = pipeline.embed(analysis, face)
-        image = analysis.decoded.to_array()
+        image = analysis.pixels
 
         prefix = identity_prefix(item["identity_code"])
         results: list[dict[str, Any]] = []

@@ -24,7 +24,7 @@ def analyses(pipeline):
 
 @pytest.fixture(scope="session")
 def arrays(analyses):
-    return {name: a.decoded.to_array() for name, a in analyses.items()}
+    return {name: a.pixels for name, a in analyses.items()}
 
 
 @pytest.fixture(scope="session")
