@@ -6,26 +6,31 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile, status
+from fastapi.responses import JSONResponse
 from mangum import Mangum
 
-from likeness.errors import NotImplementedYet, PayloadTooLarge
+from likeness.errors import PayloadTooLarge
 from likeness.http.app import create_app
 from likeness.http.auth import CurrentCaller
+from likeness.identities.drafts import DraftBatch, DraftService, IdentityDraftsCreate
 from likeness.identities.models import (
     IdentityCreate,
     IdentityPage,
     IdentityPublic,
     IdentityResults,
     IdentityStatus,
+    PromoteGenerated,
     Visibility,
 )
 from likeness.identities.service import IdentityService
+from likeness.jobs.idempotency import REPLAY_HEADER, validate_key
 from likeness.observability import logger, metrics
 from likeness.settings import get_settings
-from likeness.wiring import identity_service
+from likeness.wiring import draft_service, identity_service
 
 Identities = Annotated[IdentityService, Depends(identity_service)]
+Drafts = Annotated[DraftService, Depends(draft_service)]
 router = APIRouter(prefix="/identity", tags=["identities"])
 
 
@@ -60,20 +65,58 @@ async def upload_identity(
     return created
 
 
-@router.post("/create", status_code=status.HTTP_501_NOT_IMPLEMENTED)
-def create_identity_drafts(caller: CurrentCaller) -> None:
-    raise NotImplementedYet(
-        "generating identity drafts needs the job and engine system, which this deployment does not have yet",
-        fix="Upload a photo with POST /identity/upload instead.",
+@router.post("/create", status_code=status.HTTP_202_ACCEPTED)
+async def create_identity_drafts(
+    body: IdentityDraftsCreate,
+    request: Request,
+    caller: CurrentCaller,
+    drafts: Drafts,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Queue an identity_creation job that makes ``num_drafts`` draft images (no slot used)."""
+    from starlette.concurrency import run_in_threadpool
+
+    key = validate_key(idempotency_key) if idempotency_key is not None else None
+    submitted = await run_in_threadpool(
+        lambda: drafts.create_drafts(
+            caller=caller,
+            request=body,
+            idempotency_key=key,
+            correlation_id=request.scope["state"].get("correlation_id"),
+        )
     )
+    headers = {"Location": f"/identity/create/{submitted.job_id}"}
+    if submitted.replayed:
+        headers[REPLAY_HEADER] = "true"
+    return JSONResponse(status_code=submitted.status_code, content=submitted.body, headers=headers)
 
 
-@router.post("/promote-generated", status_code=status.HTTP_501_NOT_IMPLEMENTED)
-def promote_generated_identity(caller: CurrentCaller) -> None:
-    raise NotImplementedYet(
-        "promoting generated drafts needs the job and engine system, which this deployment does not have yet",
-        fix="Upload a photo with POST /identity/upload instead.",
+@router.get("/create/{job_id}", response_model=DraftBatch)
+def get_identity_drafts(job_id: str, caller: CurrentCaller, drafts: Drafts) -> DraftBatch:
+    return drafts.get_drafts(caller=caller, job_id=job_id)
+
+
+@router.post("/promote-generated", status_code=status.HTTP_201_CREATED, response_model=IdentityPublic)
+async def promote_generated_identity(
+    body: PromoteGenerated,
+    request: Request,
+    response: Response,
+    caller: CurrentCaller,
+    identities: Identities,
+) -> IdentityPublic:
+    """Copy a draft into a new identity (50 credits, one slot) and start its preprocessing."""
+    from starlette.concurrency import run_in_threadpool
+
+    created = await run_in_threadpool(
+        lambda: identities.promote_generated(
+            caller=caller,
+            image_result_id=body.image_result_id,
+            create=IdentityCreate(name=body.name, visibility=body.visibility),
+            correlation_id=request.scope["state"].get("correlation_id"),
+        )
     )
+    response.headers["Location"] = f"/identity/{created.identity_code}"
+    return created
 
 
 @router.get("", response_model=IdentityPage)
@@ -127,8 +170,9 @@ def delete_identity(identity_code: str, caller: CurrentCaller, identities: Ident
 app = create_app(
     title="Likeness studio identities",
     routers=[router],
-    # room for the multipart envelope around a maximum-size file
-    max_body_bytes=get_settings().max_upload_bytes + 256 * 1024,
+    # room for a maximum-size upload, or a base64 reference image in a drafts request
+    max_body_bytes=max(get_settings().max_upload_bytes, get_settings().max_reference_image_bytes * 4 // 3)
+    + 256 * 1024,
 )
 asgi_handler = Mangum(app, lifespan="off")
 

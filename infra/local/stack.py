@@ -24,6 +24,7 @@ from infra.local.consumers import ConsumerRunner
 from infra.local.emulator import Emulator, start_emulator
 from infra.local.gateway import Gateway
 from infra.local.provision import ProvisionResult, provision_resources
+from infra.local.schedules import ScheduleRunner
 from infra.local.template import Template
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class LocalStack:
         self.provisioned: ProvisionResult | None = None
         self.gateway: Gateway | None = None
         self.consumers: ConsumerRunner | None = None
+        self.schedules: ScheduleRunner | None = None
         self.info: LocalStackInfo | None = None
         self._emulator: Emulator | None = None
         self._environment = EnvironmentPatch()
@@ -128,6 +130,8 @@ class LocalStack:
 
             self.consumers = ConsumerRunner(template)
             self.consumers.start()
+            self.schedules = ScheduleRunner(template)
+            self.schedules.start()
         except BaseException:
             self.stop()
             raise
@@ -171,6 +175,9 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop consumers, API server and emulator and restore the environment. Idempotent."""
+        if self.schedules is not None:
+            self.schedules.stop()
+            self.schedules = None
         if self.consumers is not None:
             try:
                 self.consumers.stop()

@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     table_name: str = "likeness"
     media_bucket: str = "likeness-media"
     preprocess_queue_url: str = ""
+    job_queue_url: str = ""
+    webhook_queue_url: str = ""
+    webhook_dead_letter_queue_url: str = ""
     event_bus_name: str = "likeness"
     event_source: str = "likeness"
 
@@ -33,6 +36,36 @@ class Settings(BaseSettings):
 
     # preprocessing: the receive count after which a failing job is marked failed
     preprocess_max_attempts: int = Field(default=5, ge=1)
+
+    # jobs: the receive count after which a failing job is failed and refunded (template.yaml's
+    # JobQueue maxReceiveCount matches it), and the time after which an unfinished job fails
+    job_max_attempts: int = Field(default=3, ge=1)
+    job_deadline_seconds: int = Field(default=900, ge=10)
+    # Idempotency-Key: how long a key is remembered, and how long a first request that never
+    # finished (a crash) holds its key before a retry may take it over
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    idempotency_in_flight_seconds: int = Field(default=60, ge=1)
+    # lifetime of signed URLs for generated images and videos
+    job_result_url_ttl_seconds: int = Field(default=4 * 3600, ge=60, le=7 * 24 * 3600)
+
+    # how a failed attempt comes back: after this many seconds, doubled per attempt
+    job_retry_backoff_seconds: int = Field(default=10, ge=0, le=900)
+
+    # prices in credits (the engine catalog lists them too)
+    avatar_generation_credits: int = Field(default=10, ge=0)
+    identity_draft_credits: int = Field(default=10, ge=0)  # per draft
+    identity_promotion_credits: int = Field(default=50, ge=0)
+    # inline reference images (avatar jobs, identity drafts): the avatar-jobs spec's 15 MB
+    max_reference_image_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
+
+    # webhooks: per-attempt timeout, and the delays (seconds) between attempts; jitter and a
+    # receiver's Retry-After stretch them. The default spans about 28 hours.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_schedule: list[int] = Field(default=[5, 300, 1800, 7200, 18000, 36000, 36000])
+    webhook_retry_jitter: float = Field(default=0.2, ge=0, le=1)
+    webhook_max_retry_after_seconds: int = Field(default=24 * 3600, ge=1)
+    # events kept for GET /webhooks/events
+    event_log_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
 
 
 @lru_cache(maxsize=1)

@@ -22,7 +22,7 @@ from likeness.accounts.models import (
     IssuedKey,
     Scope,
 )
-from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item
+from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactItem
 from likeness.clock import now_iso
 from likeness.errors import BadRequest, Conflict, InsufficientCredits, NotFound, Unauthorized
 
@@ -247,3 +247,24 @@ class AccountService:
             values={":delta": delta, ":floor": balance_at_least},
         )
         return int(item["credits"])
+
+
+def charge_write(account_id: str, amount: int) -> TransactItem:
+    """Take ``amount`` credits inside a caller's transaction; the condition never lets it overdraw."""
+    return TransactItem(
+        kind="Update",
+        key={"PK": account_pk(account_id), "SK": "ACCOUNT"},
+        update="ADD credits :delta",
+        condition="attribute_exists(PK) AND credits >= :amount",
+        values={":delta": -amount, ":amount": amount},
+    )
+
+
+def refund_write(account_id: str, amount: int) -> TransactItem:
+    return TransactItem(
+        kind="Update",
+        key={"PK": account_pk(account_id), "SK": "ACCOUNT"},
+        update="ADD credits :delta",
+        condition="attribute_exists(PK)",
+        values={":delta": amount},
+    )

@@ -129,10 +129,17 @@ class DynamoTable:
         resp = self._conditional(self._client.update_item, **kwargs)
         return self._load(resp.get("Attributes", {}))
 
-    def delete(self, pk: str, sk: str, *, condition: str | None = None) -> None:
+    def delete(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        values: Item | None = None,
+    ) -> None:
         kwargs: dict[str, Any] = {"TableName": self.table_name, "Key": self._dump({"PK": pk, "SK": sk})}
-        if condition:
-            kwargs["ConditionExpression"] = condition
+        self._condition_kwargs(kwargs, condition, names, values)
         self._conditional(self._client.delete_item, **kwargs)
 
     # -- collections
@@ -145,18 +152,26 @@ class DynamoTable:
         pk: str,
         *,
         sk_prefix: str | None = None,
+        sk_below: str | None = None,
         index: str | None = None,
         forward: bool = True,
         limit: int | None = None,
     ) -> Iterator[Item]:
-        pk_attr, sk_attr = ("GSI1PK", "GSI1SK") if index == "GSI1" else ("PK", "SK")
+        """Items of one partition; ``index`` names a GSI whose keys are ``<index>PK`` / ``<index>SK``."""
+        pk_attr, sk_attr = (f"{index}PK", f"{index}SK") if index else ("PK", "SK")
         expression = "#pk = :pk"
         names = {"#pk": pk_attr}
         values: Item = {":pk": pk}
+        if sk_prefix and sk_below:
+            raise ValueError("sk_prefix and sk_below cannot be combined")
         if sk_prefix:
             expression += " AND begins_with(#sk, :sk)"
             names["#sk"] = sk_attr
             values[":sk"] = sk_prefix
+        if sk_below:
+            expression += " AND #sk < :sk"
+            names["#sk"] = sk_attr
+            values[":sk"] = sk_below
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": expression,

@@ -29,6 +29,16 @@ class IdentitySource(StrEnum):
 IdentityName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
+class PromoteGenerated(BaseModel):
+    """POST /identity/promote-generated: which draft, and the new identity's name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_result_id: str = Field(min_length=1, max_length=100)
+    name: IdentityName
+    visibility: Visibility = Visibility.PRIVATE
+
+
 class IdentityCreate(BaseModel):
     """What an upload asks for, besides the image."""
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from likeness.accounts.models import PLATFORM_ACCOUNT_ID, Caller, Scope
-from likeness.accounts.service import AccountService, account_pk
+from likeness.accounts.service import AccountService, account_pk, charge_write
 from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactItem
 from likeness.aws.eventbridge import EventPublisher
 from likeness.aws.s3 import BlobStore
@@ -25,6 +25,7 @@ from likeness.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    InsufficientCredits,
     LikenessError,
     NotFound,
     SlotLimitReached,
@@ -42,7 +43,7 @@ from likeness.identities.models import (
     QualityProblemPublic,
     Visibility,
 )
-from likeness.jobs.models import new_job_id, new_job_item, put_job
+from likeness.jobs.models import JobState, job_key, new_job_id, new_job_item, put_job, result_key
 from likeness.observability import logger
 from likeness.settings import Settings
 
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from likeness.faces.types import DetectedFace, FaceAnalysis
 
 PREPROCESS_JOB_TYPE = "identity_preprocessing"
+DRAFT_JOB_TYPE = "identity_creation"
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 
@@ -120,6 +122,75 @@ class IdentityService:
         correlation_id: str | None = None,
     ) -> IdentityPublic:
         """Validate the photo, record the identity as pending and queue its preprocessing."""
+        return self._create_identity(
+            caller=caller,
+            create=create,
+            data=data,
+            source=IdentitySource.UPLOAD,
+            correlation_id=correlation_id,
+        )
+
+    def promote_generated(
+        self,
+        *,
+        caller: Caller,
+        image_result_id: str,
+        create: IdentityCreate,
+        correlation_id: str | None = None,
+    ) -> IdentityPublic:
+        """Copy a draft (an identity_creation job's image result) into a new identity.
+
+        Charged (identity_promotion_credits) and counted against the slot cap in the same
+        transaction that creates the identity; then preprocessed like an upload.
+        """
+        self._require(caller, Scope.IDENTITIES_WRITE)
+        result = self._table.get(*result_key(image_result_id))
+        # another account's draft is indistinguishable from a missing one
+        if result is None or result["account_id"] != caller.account_id:
+            raise NotFound(f"image result {image_result_id} not found", code="image_result_not_found")
+        if result.get("job_type") != DRAFT_JOB_TYPE or result.get("kind") != "image":
+            raise Conflict(
+                f"image result {image_result_id} is not an identity draft",
+                code="not_an_identity_draft",
+                fix="Promote an image_result_id from a POST /identity/create job.",
+            )
+        job = self._table.get(*job_key(result["job_id"]))
+        if job is None or job["state"] != JobState.SUCCEEDED.value:
+            raise Conflict(f"the draft's job {result['job_id']} did not complete", code="draft_not_ready")
+        data = self._blobs.get(result["key"])
+        return self._create_identity(
+            caller=caller,
+            create=create,
+            data=data,
+            source=IdentitySource.GENERATED,
+            cost=self._settings.identity_promotion_credits,
+            provenance={"image_result_id": image_result_id, "job_id": result["job_id"]},
+            correlation_id=correlation_id,
+        )
+
+    def usable_source(self, *, caller: Caller, identity_code: str) -> str:
+        """The photo key of an identity the caller may generate from (preprocessed, visible)."""
+        item = self._visible_item(caller, identity_code)
+        if item["preprocessing_status"] != PreprocessingStatus.COMPLETED.value:
+            raise Conflict(
+                f"identity {identity_code} is {item['preprocessing_status']}; only completed identities "
+                "can be used for generation",
+                code="identity_not_ready",
+                extra={"identity_code": identity_code},
+            )
+        return str(item["source_key"])
+
+    def _create_identity(
+        self,
+        *,
+        caller: Caller,
+        create: IdentityCreate,
+        data: bytes,
+        source: IdentitySource,
+        cost: int = 0,
+        provenance: dict[str, str] | None = None,
+        correlation_id: str | None = None,
+    ) -> IdentityPublic:
         self._require(caller, Scope.IDENTITIES_WRITE)
         owner = caller.account_id
         shared_with: list[str] = []
@@ -146,6 +217,8 @@ class IdentityService:
         slots = account.plan_info.identity_slots
         if account.identity_count >= slots:
             raise self._slots_exhausted(slots)
+        if cost and account.credits < cost:
+            raise self._short_of_credits(cost, account.credits)
 
         analysis, face = self._validate_photo(data)
         decoded = analysis.decoded
@@ -165,7 +238,7 @@ class IdentityService:
             "owner_account_id": owner,
             "name": create.name,
             "visibility": create.visibility.value,
-            "source": IdentitySource.UPLOAD.value,
+            "source": source.value,
             "preprocessing_status": PreprocessingStatus.PENDING.value,
             "source_key": source_key,
             "source_format": decoded.format,
@@ -176,6 +249,8 @@ class IdentityService:
             "created_at": now,
             "updated_at": now,
         }
+        if provenance:
+            item["provenance"] = provenance
         if shared_with:
             item["shared_with"] = set(shared_with)
         job = new_job_item(
@@ -201,6 +276,7 @@ class IdentityService:
                 values={":one": 1, ":slots": slots},
             ),
             put_job(job),
+            *([charge_write(owner, cost)] if cost else []),
             *[self._share_write(code, group) for group in shared_with],
         ]
 
@@ -214,6 +290,8 @@ class IdentityService:
                 raise self._name_conflict(create.name) from exc
             if exc.reasons[2:3] == ["ConditionalCheckFailed"]:
                 raise self._slots_exhausted(slots) from exc
+            if cost and exc.reasons[4:5] == ["ConditionalCheckFailed"]:
+                raise self._short_of_credits(cost, self._accounts.get_account(owner).credits) from exc
             raise
         except Exception:
             self._blobs.delete(source_key)
@@ -490,6 +568,14 @@ class IdentityService:
     def _require(caller: Caller, scope: Scope) -> None:
         if not caller.can(scope):
             raise Forbidden(f"this API key lacks the '{scope.value}' scope")
+
+    @staticmethod
+    def _short_of_credits(cost: int, balance: int) -> LikenessError:
+        return InsufficientCredits(
+            f"promoting a draft costs {cost} credits and the account has {balance}",
+            fix="Add credits to the account, then retry.",
+            extra={"required": cost, "balance": balance},
+        )
 
     @staticmethod
     def _name_conflict(name: str) -> LikenessError:

@@ -1,13 +1,26 @@
-"""The job record shape shared by every surface, and its state machine."""
+"""The job record shared by every surface, and its state machine.
+
+Layout (PK / SK):
+  JOB#<job_id> / JOB          the job (GSI1: ACCOUNT#<account> / JOB#<created>#<job_id>;
+                              GSI2, only while unfinished: ACTIVEJOB / <deadline>#<job_id>)
+  RESULT#<result_id> / RESULT one image or video a job made (ids derive from job id + index)
+
+States: queued -> running -> succeeded | failed | cancelled. Each surface names them in its
+own words (the avatar Jobs API says ``completed``; the wardrobe spec ``Done``).
+"""
 
 from __future__ import annotations
 
-import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactItem
-from likeness.clock import now_iso
+from likeness.clock import isoformat, now_iso
+
+ACTIVE_JOBS_PARTITION = "ACTIVEJOB"
+_RESULT_NAMESPACE = uuid.UUID("6f1c2f0e-5a8b-4c39-9d7e-2b1f0c4a9e11")
 
 
 class JobState(StrEnum):
@@ -25,8 +38,28 @@ def job_key(job_id: str) -> tuple[str, str]:
     return f"JOB#{job_id}", "JOB"
 
 
+def result_key(result_id: str) -> tuple[str, str]:
+    return f"RESULT#{result_id}", "RESULT"
+
+
 def new_job_id() -> str:
-    return "job_" + secrets.token_hex(10)
+    return str(uuid.uuid4())
+
+
+def result_id_for(job_id: str, index: int) -> str:
+    """Stable across redeliveries: a retried job overwrites its results instead of adding more."""
+    return str(uuid.uuid5(_RESULT_NAMESPACE, f"{job_id}/{index}"))
+
+
+def job_prefix(job_id: str) -> str:
+    """Where a job's inputs and outputs live in the media bucket."""
+    return f"jobs/{job_id}/"
+
+
+def epoch_of(iso: str | None) -> int | None:
+    if not iso:
+        return None
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
 
 
 def new_job_item(
@@ -36,15 +69,19 @@ def new_job_item(
     account_id: str,
     inputs: dict[str, Any],
     cost: int = 0,
+    engine: str | None = None,
+    deadline_seconds: int | None = None,
     parent_job_id: str | None = None,
     idempotency_key: str | None = None,
     client_reference: str | None = None,
     metadata: dict[str, str] | None = None,
+    webhook: dict[str, Any] | None = None,
     correlation_id: str | None = None,
 ) -> Item:
     pk, sk = job_key(job_id)
-    created = now_iso()
-    return {
+    created_at = datetime.now(UTC)
+    created = isoformat(created_at)
+    item: Item = {
         "PK": pk,
         "SK": sk,
         "GSI1PK": f"ACCOUNT#{account_id}",
@@ -57,22 +94,73 @@ def new_job_item(
         "inputs": inputs,
         "outputs": {},
         "cost": cost,
+        "refunded": False,
+        "engine": engine,
         "error": None,
         "attempts": 0,
         "parent_job_id": parent_job_id,
         "idempotency_key": idempotency_key,
         "client_reference": client_reference,
         "metadata": metadata or {},
+        "webhook": webhook,
         "correlation_id": correlation_id,
         "created_at": created,
         "started_at": None,
         "finished_at": None,
+        "deadline_at": None,
     }
+    if deadline_seconds is not None:
+        deadline = isoformat(created_at + timedelta(seconds=deadline_seconds))
+        item["deadline_at"] = deadline
+        # sparse index: the sweeper finds unfinished jobs past their deadline without a scan
+        item["GSI2PK"] = ACTIVE_JOBS_PARTITION
+        item["GSI2SK"] = f"{deadline}#{job_id}"
+    return item
 
 
 def put_job(job: Item) -> TransactItem:
     """The job's write inside a caller's transaction (so record, charge and job land together)."""
     return TransactItem(kind="Put", item=job, condition="attribute_not_exists(PK)")
+
+
+_UNFINISHED = "#state IN (:queued, :running)"
+_UNFINISHED_VALUES = {":queued": JobState.QUEUED.value, ":running": JobState.RUNNING.value}
+
+
+def finish_write(
+    job_id: str,
+    *,
+    state: JobState,
+    outputs: dict[str, Any] | None = None,
+    error: dict[str, str] | None = None,
+    refunded: bool = False,
+    require_state: JobState | None = None,
+) -> TransactItem:
+    """The job's move to a terminal state, once: the condition fails when it already finished."""
+    assert state in TERMINAL_STATES
+    condition = f"attribute_exists(PK) AND {_UNFINISHED}"
+    values: dict[str, Any] = {
+        ":state": state.value,
+        ":outputs": outputs or {},
+        ":error": error,
+        ":refunded": refunded,
+        ":now": now_iso(),
+        **_UNFINISHED_VALUES,
+    }
+    if require_state is not None:
+        condition = "attribute_exists(PK) AND #state = :required"
+        values = {k: v for k, v in values.items() if k not in _UNFINISHED_VALUES}
+        values[":required"] = require_state.value
+    pk, sk = job_key(job_id)
+    return TransactItem(
+        kind="Update",
+        key={"PK": pk, "SK": sk},
+        update="SET #state = :state, outputs = :outputs, #error = :error, refunded = :refunded, "
+        "finished_at = :now REMOVE GSI2PK, GSI2SK",
+        condition=condition,
+        names={"#state": "state", "#error": "error"},
+        values=values,
+    )
 
 
 class JobRepository:
@@ -89,14 +177,9 @@ class JobRepository:
                 *job_key(job_id),
                 update="SET #state = :running, started_at = if_not_exists(started_at, :now) "
                 "ADD attempts :one",
-                condition="attribute_exists(PK) AND #state IN (:queued, :running)",
+                condition=f"attribute_exists(PK) AND {_UNFINISHED}",
                 names={"#state": "state"},
-                values={
-                    ":running": JobState.RUNNING.value,
-                    ":queued": JobState.QUEUED.value,
-                    ":now": now_iso(),
-                    ":one": 1,
-                },
+                values={":now": now_iso(), ":one": 1, **_UNFINISHED_VALUES},
             )
         except ConditionFailed:
             return None
@@ -105,22 +188,14 @@ class JobRepository:
         self, job_id: str, *, state: JobState, outputs: dict[str, Any] | None = None, error: str | None = None
     ) -> bool:
         """running -> terminal, once. False when another delivery already finished it."""
-        assert state in TERMINAL_STATES
+        write = finish_write(
+            job_id,
+            state=state,
+            outputs=outputs,
+            error={"code": "failed", "message": error} if error else None,
+        )
         try:
-            self._table.update(
-                *job_key(job_id),
-                update="SET #state = :state, outputs = :outputs, #error = :error, finished_at = :now",
-                condition="attribute_exists(PK) AND #state IN (:queued, :running)",
-                names={"#state": "state", "#error": "error"},
-                values={
-                    ":state": state.value,
-                    ":outputs": outputs or {},
-                    ":error": error,
-                    ":now": now_iso(),
-                    ":queued": JobState.QUEUED.value,
-                    ":running": JobState.RUNNING.value,
-                },
-            )
+            self._table.transact([write])
         except ConditionFailed:
             return False
         return True

@@ -1,0 +1,84 @@
+"""Avatar jobs (avatar-jobs spec): the generate request, the 202 answer, saved avatars."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+AVATAR_JOB_TYPE = "avatar_generation"
+MAX_REFERENCE_IMAGES = 6
+MAX_METADATA_KEYS = 16
+MAX_METADATA_VALUE = 500
+
+AspectRatio = Literal["1:1", "3:4", "4:3", "4:5", "5:4", "2:3", "3:2", "9:16", "16:9"]
+Style = Literal["natural", "grayscale", "warm", "cool", "bright", "dim", "high_contrast"]
+HexColour = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
+HintValue = str | int | float | bool
+
+
+class AvatarOutput(BaseModel):
+    """Output controls. Every field is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["png", "jpeg", "webp"] = "png"
+    size: int = Field(default=1024, ge=256, le=2048, description="longest side in pixels")
+    aspect_ratio: AspectRatio = "1:1"
+    framing: Literal["headshot", "head_and_shoulders"] = "head_and_shoulders"
+    background: HexColour | None = Field(default=None, description="replace the background with this colour")
+    style: Style | None = None
+
+
+class AvatarGenerate(BaseModel):
+    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+    # flat: steers composition, style and context; unknown keys are kept and ignored downstream
+    hints: dict[str, HintValue] = Field(default_factory=dict)
+    reference_images: list[str] | None = Field(default=None, min_length=1, max_length=MAX_REFERENCE_IMAGES)
+    output: AvatarOutput = Field(default_factory=AvatarOutput)
+    client_reference_id: Annotated[str, StringConstraints(max_length=200)] | None = None
+    metadata: dict[str, Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE)]] | None = None
+    engine: str = "classical"
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_keys(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and len(value) > MAX_METADATA_KEYS:
+            raise ValueError(f"metadata has {len(value)} keys; at most {MAX_METADATA_KEYS} are allowed")
+        return value
+
+
+class JobAccepted(BaseModel):
+    """The 202 answer: poll GET /api/v1/jobs/{job_id} until ``status`` is ``completed``."""
+
+    request_id: str
+    object: Literal["job"] = "job"
+    status: Literal["queued"] = "queued"
+    created: int
+    job_id: str
+
+
+class AvatarSave(BaseModel):
+    job_id: str = Field(min_length=1, max_length=100)
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class AvatarPublic(BaseModel):
+    id: str
+    object: Literal["avatar"] = "avatar"
+    name: str
+    image_url: str
+    job_id: str
+    created: int
+    width: int
+    height: int
+    content_type: str
+
+
+class AvatarList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[AvatarPublic]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool

@@ -1,0 +1,185 @@
+"""Avatar jobs: accept a generation request, and save, list and read finished avatars.
+
+Layout: AVATAR#<id> / AVATAR (GSI1: ACCOUNT#<account> / AVATAR#<created>#<id>). A saved
+avatar owns a copy of its image (avatars/<id>.<ext>), so it outlives the job's files.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from likeness.accounts.models import Caller, Scope
+from likeness.avatars.models import (
+    AVATAR_JOB_TYPE,
+    AvatarGenerate,
+    AvatarList,
+    AvatarPublic,
+    AvatarSave,
+    JobAccepted,
+)
+from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item
+from likeness.aws.s3 import BlobStore
+from likeness.clock import now_iso
+from likeness.engines.base import Operation
+from likeness.engines.selection import require_engine
+from likeness.errors import Conflict, NotFound
+from likeness.inline_images import decode_inline_image
+from likeness.jobs.idempotency import request_fingerprint
+from likeness.jobs.models import JobState, epoch_of
+from likeness.jobs.service import InputBlob, JobService, JobSubmission, Submitted
+from likeness.settings import Settings
+
+
+def avatar_key(avatar_id: str) -> tuple[str, str]:
+    return f"AVATAR#{avatar_id}", "AVATAR"
+
+
+class AvatarService:
+    def __init__(self, *, jobs: JobService, table: DynamoTable, blobs: BlobStore, settings: Settings) -> None:
+        self._jobs = jobs
+        self._table = table
+        self._blobs = blobs
+        self._settings = settings
+
+    # ------------------------------------------------------------------ generate
+    def generate(
+        self,
+        *,
+        caller: Caller,
+        request: AvatarGenerate,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Submitted:
+        self._jobs.require(caller, Scope.IDENTITIES_WRITE)
+        fingerprint = None
+        if idempotency_key is not None:
+            fingerprint = request_fingerprint(
+                "POST /api/v1/avatars/generate", request.model_dump(mode="json")
+            )
+        references = [
+            decode_inline_image(
+                value,
+                label=f"reference_images[{index}]",
+                max_bytes=self._settings.max_reference_image_bytes,
+                max_pixels=self._settings.max_image_pixels,
+            )
+            for index, value in enumerate(request.reference_images or [])
+        ]
+        # with references the library is skipped: one face makes a portrait, several a blend
+        operation = Operation.PORTRAIT if len(references) == 1 else Operation.NEW_FACE
+        require_engine(request.engine, operation, faces=len(references))
+        submission = JobSubmission(
+            job_type=AVATAR_JOB_TYPE,
+            engine=request.engine,
+            cost=self._settings.avatar_generation_credits,
+            inputs={
+                "prompt": request.prompt,
+                "hints": request.hints,
+                "output": request.output.model_dump(mode="json", exclude_unset=True),
+                "reference_count": len(references),
+                "mode": "references" if references else "library",
+            },
+            input_blobs=[
+                InputBlob(name=f"reference_{i}.{ref.extension}", data=ref.data, content_type=ref.content_type)
+                for i, ref in enumerate(references)
+            ],
+            client_reference=request.client_reference_id,
+            metadata=request.metadata or {},
+        )
+        return self._jobs.submit(
+            caller=caller,
+            submission=submission,
+            respond=self._accepted,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            correlation_id=correlation_id,
+        )
+
+    @staticmethod
+    def _accepted(job: Item) -> dict[str, Any]:
+        return JobAccepted(
+            request_id="req_" + secrets.token_hex(12),
+            created=epoch_of(job["created_at"]) or 0,
+            job_id=job["job_id"],
+        ).model_dump(mode="json")
+
+    # ------------------------------------------------------------------ saved avatars
+    def save(self, *, caller: Caller, save: AvatarSave) -> AvatarPublic:
+        self._jobs.require(caller, Scope.IDENTITIES_WRITE)
+        job = self._jobs.get_job(caller=caller, job_id=save.job_id, job_type=AVATAR_JOB_TYPE)
+        if JobState(job["state"]) is not JobState.SUCCEEDED:
+            word = self._jobs.presenter.present(job)["status"]
+            raise Conflict(
+                f"job {save.job_id} is {word}; only a completed avatar job can be saved",
+                code="job_not_completed",
+                fix="Poll GET /api/v1/jobs/{job_id} until its status is 'completed'.",
+                extra={"status": word},
+            )
+        result = job["outputs"]["results"][0]
+        avatar_id = str(uuid.uuid4())
+        extension = result["key"].rsplit(".", 1)[-1]
+        key = f"avatars/{avatar_id}.{extension}"
+        self._blobs.put(key, self._blobs.get(result["key"]), content_type=result["content_type"])
+        created = now_iso()
+        pk, sk = avatar_key(avatar_id)
+        item: Item = {
+            "PK": pk,
+            "SK": sk,
+            "GSI1PK": f"ACCOUNT#{caller.account_id}",
+            "GSI1SK": f"AVATAR#{created}#{avatar_id}",
+            "type": "avatar",
+            "avatar_id": avatar_id,
+            "account_id": caller.account_id,
+            "name": save.name,
+            "job_id": save.job_id,
+            "key": key,
+            "content_type": result["content_type"],
+            "width": result["width"],
+            "height": result["height"],
+            "created_at": created,
+        }
+        try:
+            self._table.put(item, condition="attribute_not_exists(PK)")
+        except (ConditionFailed, Exception):
+            self._blobs.delete(key)
+            raise
+        return self._public(item)
+
+    def list_avatars(self, *, caller: Caller, limit: int, offset: int) -> AvatarList:
+        self._jobs.require(caller, Scope.IDENTITIES_READ)
+        items = list(
+            self._table.iter_query(
+                f"ACCOUNT#{caller.account_id}", sk_prefix="AVATAR#", index="GSI1", forward=False
+            )
+        )
+        page = items[offset : offset + limit]
+        return AvatarList(
+            data=[self._public(i) for i in page],
+            total=len(items),
+            limit=limit,
+            offset=offset,
+            has_more=offset + len(page) < len(items),
+        )
+
+    def get_avatar(self, *, caller: Caller, avatar_id: str) -> AvatarPublic:
+        self._jobs.require(caller, Scope.IDENTITIES_READ)
+        item = self._table.get(*avatar_key(avatar_id))
+        if item is None or item["account_id"] != caller.account_id:
+            raise NotFound(f"avatar {avatar_id} not found", code="avatar_not_found")
+        return self._public(item)
+
+    def _public(self, item: Item) -> AvatarPublic:
+        return AvatarPublic(
+            id=item["avatar_id"],
+            name=item["name"],
+            image_url=self._blobs.signed_url(
+                item["key"], expires_in=self._settings.job_result_url_ttl_seconds
+            ),
+            job_id=item["job_id"],
+            created=epoch_of(item["created_at"]) or 0,
+            width=item["width"],
+            height=item["height"],
+            content_type=item["content_type"],
+        )

@@ -1,0 +1,1 @@
+"""Generation engines: one interface, a catalog, and the embedded classical engine."""
