@@ -14,6 +14,10 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.pop("AWS_PROFILE", None)
+# webhook retries within seconds, not hours: the local stack's drain waits for delayed messages
+os.environ["LIKENESS_WEBHOOK_RETRY_SCHEDULE"] = "[1,2]"
+# a failed job attempt comes back after 1 s (not 10 s), so retry tests finish quickly
+os.environ.setdefault("LIKENESS_JOB_RETRY_BACKOFF_SECONDS", "1")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -27,3 +27,12 @@ def png_bytes(width: int, height: int, color: tuple[int, int, int] = (128, 128, 
 def truncated_jpeg() -> bytes:
     data = face_bytes("obama.jpg")
     return data[: len(data) // 2]
+
+
+def data_url(name: str) -> str:
+    """A fixture photo as the data URL an API client would send inline."""
+    import base64
+
+    path = FACES / name
+    mime = {".png": "image/png", ".webp": "image/webp"}.get(path.suffix.lower(), "image/jpeg")
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"

@@ -16,7 +16,7 @@ from mangum import Mangum
 
 from likeness.avatars.models import MAX_REFERENCE_IMAGES, AvatarGenerate, AvatarList, AvatarPublic, AvatarSave
 from likeness.avatars.service import AvatarService
-from likeness.http.app import create_app
+from likeness.http.app import create_app, provided
 from likeness.http.auth import CurrentCaller
 from likeness.jobs.idempotency import REPLAY_HEADER, validate_key
 from likeness.jobs.service import JobService, Submitted
@@ -24,8 +24,8 @@ from likeness.observability import logger, metrics
 from likeness.settings import get_settings
 from likeness.wiring import avatar_service, job_service
 
-Avatars = Annotated[AvatarService, Depends(avatar_service)]
-Jobs = Annotated[JobService, Depends(job_service)]
+Avatars = Annotated[AvatarService, Depends(provided(avatar_service))]
+Jobs = Annotated[JobService, Depends(provided(job_service))]
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="makes retries safe: same key and body, same response"),

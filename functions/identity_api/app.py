@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from mangum import Mangum
 
 from likeness.errors import PayloadTooLarge
-from likeness.http.app import create_app
+from likeness.http.app import create_app, provided
 from likeness.http.auth import CurrentCaller
 from likeness.identities.drafts import DraftBatch, DraftService, IdentityDraftsCreate
 from likeness.identities.models import (
@@ -29,8 +29,8 @@ from likeness.observability import logger, metrics
 from likeness.settings import get_settings
 from likeness.wiring import draft_service, identity_service
 
-Identities = Annotated[IdentityService, Depends(identity_service)]
-Drafts = Annotated[DraftService, Depends(draft_service)]
+Identities = Annotated[IdentityService, Depends(provided(identity_service))]
+Drafts = Annotated[DraftService, Depends(provided(draft_service))]
 router = APIRouter(prefix="/identity", tags=["identities"])
 
 

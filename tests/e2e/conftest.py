@@ -99,31 +99,44 @@ def bucket_keys(prefix: str = "") -> list[str]:
     return blob_store().list_keys(prefix)
 
 
-_bus_events: list[dict[str, Any]] = []
+_stack: list[Any] = []  # the session's local stack, for bus_events() to drain
 
 
-def bus_events() -> list[dict[str, Any]]:
-    """Every event the bus rule has routed to the webhook queue so far, oldest first."""
+def bus_events(account_id: str | None = None) -> list[dict[str, Any]]:
+    """The EventBridge envelopes the bus rule routed to webhook delivery so far, oldest first.
+
+    Read from the event log the delivery consumer keeps (it consumes the webhook queue), after
+    every consumer queue has drained; ``account_id`` limits them to one account.
+    """
     import json
 
     from likeness.aws.clients import get_client
+    from likeness.settings import get_settings
+    from likeness.webhooks.store import event_log_pk
 
-    sqs = get_client("sqs")
-    urls = [u for u in sqs.list_queues().get("QueueUrls", []) if u.endswith("-WebhookQueue")]
-    assert len(urls) == 1, urls
-    while True:
-        batch = sqs.receive_message(QueueUrl=urls[0], MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-            "Messages", []
+    if _stack:
+        _stack[0].consumers.drain(timeout=120)
+    dynamodb = get_client("dynamodb")
+    table_name = get_settings().table_name
+    if account_id is not None:
+        pages = dynamodb.get_paginator("query").paginate(
+            TableName=table_name,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": event_log_pk(account_id)}},
         )
-        if not batch:
-            break
-        for message in batch:
-            _bus_events.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=urls[0], ReceiptHandle=message["ReceiptHandle"])
-    return sorted(_bus_events, key=lambda e: e["detail"].get("occurred_at", ""))
+    else:
+        pages = dynamodb.get_paginator("scan").paginate(
+            TableName=table_name,
+            FilterExpression="begins_with(PK, :prefix)",
+            ExpressionAttributeValues={":prefix": {"S": event_log_pk("")}},
+        )
+    events = [json.loads(item["envelope"]["S"]) for page in pages for item in page.get("Items", [])]
+    return sorted(events, key=lambda e: e["detail"].get("occurred_at", ""))
 
 
 @pytest.fixture(autouse=True)
 def _settled(local_stack: Any) -> None:
     """Start each test with empty queues, so work left by the last one cannot race its checks."""
+    if not _stack:
+        _stack.append(local_stack)
     local_stack.consumers.drain(timeout=120)

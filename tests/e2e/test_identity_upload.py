@@ -138,10 +138,3 @@ def test_slot_cap_is_a_clear_error(make_user) -> None:  # type: ignore[no-untype
     code = free.client.get("/identity", params={"visibility": "private"}).json()["data"][0]["identity_code"]
     assert free.client.delete(f"/identity/{code}").status_code == 204
     assert free.upload_fixture("obama_small.jpg", name="one-too-many").status_code == 201
-
-
-def test_drafts_routes_answer_501_until_the_job_system_lands(alice: ApiUser) -> None:
-    for path in ("/identity/create", "/identity/promote-generated"):
-        resp = alice.client.post(path, json={})
-        assert resp.status_code == 501
-        assert resp.json()["detail"]["code"] == "not_implemented"

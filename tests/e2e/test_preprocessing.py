@@ -98,7 +98,9 @@ def test_state_changes_are_published_on_the_bus(alice: ApiUser, local_stack: Any
     code = alice.upload_fixture("obama-1080p.jpg").json()["identity_code"]
     wait_for_status(alice, code)
     assert alice.client.delete(f"/identity/{code}").status_code == 204
-    seen = [e["detail-type"] for e in bus_events() if e["detail"]["identity_code"] == code]
+    seen = [
+        e["detail-type"] for e in bus_events(alice.account_id) if e["detail"].get("identity_code") == code
+    ]
     assert seen == [
         "identity.created",
         "identity.preprocessing.started",

@@ -4,8 +4,12 @@
 - two to six: a new face blended from them (judged ``new_person``, near copies flagged);
 - none: two library faces, picked by the job's seed, blended into a new face.
 
-Documented hints the classical engine uses: ``style``, ``background`` (``#rrggbb``),
-``framing`` and ``seed``; output controls win over hints, and other keys are ignored.
+- two, with ``hints.composition = "face_in_scene"``: the person of the first placed into the
+  scene of the second (face transfer, judged ``same_person`` against the first).
+
+Documented hints the classical engine uses: ``composition``, ``style``, ``background``
+(``#rrggbb``), ``framing``, ``aspect_ratio`` and ``seed``; output controls win over hints, and
+other keys are ignored.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
     from likeness.engines.consistency import ConsistencyJudge
 
 LIBRARY_BLEND_SIZE = 2
+# hints={"composition": "face_in_scene"} with two references: the person, then the scene
+FACE_IN_SCENE = "face_in_scene"
 _HINTED = {
     "style": set(get_args(Style)),
     "framing": {"headshot", "head_and_shoulders"},
@@ -76,7 +82,11 @@ class AvatarGenerator:
             EngineImage(data=self._blobs.get(key), label=f"reference image {index + 1}")
             for index, (_, key) in enumerate(keys)
         ]
-        if faces:
+        base_image = None
+        if hints.get("composition") == FACE_IN_SCENE and len(faces) == 2:
+            # the person of reference 1, placed into the scene of reference 2
+            operation, base_image = Operation.FACE_TRANSFER, faces.pop()
+        elif faces:
             operation = Operation.PORTRAIT if len(faces) == 1 else Operation.NEW_FACE
         else:
             picks = self._library.pick(seed=seed, count=LIBRARY_BLEND_SIZE)
@@ -95,6 +105,7 @@ class AvatarGenerator:
             operation = Operation.NEW_FACE
         request = EngineRequest(
             operation=operation,
+            base_image=base_image,
             face_images=tuple(faces),
             params=engine_params(hints=hints, output=inputs.get("output") or {}, seed=seed),
         )
@@ -102,8 +113,8 @@ class AvatarGenerator:
             engine=self._engine_for(job["engine"]),
             request=request,
             judge=self._judge(),
-            mode="same_person" if operation is Operation.PORTRAIT else "new_person",
+            mode="new_person" if operation is Operation.NEW_FACE else "same_person",
         )
-        sources = [f.label for f in faces]
+        sources = [f.label for f in faces] + ([f"scene: {base_image.label}"] if base_image else [])
         made = {"operation": operation.value, "sources": sources}
         return [dataclasses.replace(r, details={**r.details, **made}) for r in produced]

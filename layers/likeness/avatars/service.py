@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from likeness.accounts.models import Caller, Scope
+from likeness.avatars.generation import FACE_IN_SCENE
 from likeness.avatars.models import (
     AVATAR_JOB_TYPE,
     AvatarGenerate,
@@ -24,7 +25,7 @@ from likeness.aws.s3 import BlobStore
 from likeness.clock import now_iso
 from likeness.engines.base import Operation
 from likeness.engines.selection import require_engine
-from likeness.errors import Conflict, NotFound
+from likeness.errors import Conflict, NotFound, Unprocessable
 from likeness.inline_images import decode_inline_image
 from likeness.jobs.idempotency import request_fingerprint
 from likeness.jobs.models import JobState, epoch_of
@@ -53,11 +54,7 @@ class AvatarService:
         correlation_id: str | None = None,
     ) -> Submitted:
         self._jobs.require(caller, Scope.IDENTITIES_WRITE)
-        fingerprint = None
-        if idempotency_key is not None:
-            fingerprint = request_fingerprint(
-                "POST /api/v1/avatars/generate", request.model_dump(mode="json")
-            )
+        fingerprint = self.fingerprint(request) if idempotency_key is not None else None
         references = [
             decode_inline_image(
                 value,
@@ -69,6 +66,14 @@ class AvatarService:
         ]
         # with references the library is skipped: one face makes a portrait, several a blend
         operation = Operation.PORTRAIT if len(references) == 1 else Operation.NEW_FACE
+        if request.hints.get("composition") == FACE_IN_SCENE:
+            if len(references) != 2:
+                raise Unprocessable(
+                    f"hints.composition {FACE_IN_SCENE!r} needs exactly 2 reference_images (the person, "
+                    f"then the scene); got {len(references)}",
+                    code="invalid_hint",
+                )
+            operation = Operation.FACE_TRANSFER
         require_engine(request.engine, operation, faces=len(references))
         submission = JobSubmission(
             job_type=AVATAR_JOB_TYPE,
@@ -96,6 +101,11 @@ class AvatarService:
             fingerprint=fingerprint,
             correlation_id=correlation_id,
         )
+
+    @staticmethod
+    def fingerprint(request: AvatarGenerate) -> str:
+        """What makes two generate requests the same (defaults filled in)."""
+        return request_fingerprint("POST /api/v1/avatars/generate", request.model_dump(mode="json"))
 
     @staticmethod
     def _accepted(job: Item) -> dict[str, Any]:

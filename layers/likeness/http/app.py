@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +18,7 @@ from likeness.errors import LikenessError
 from likeness.observability import logger
 
 CORRELATION_HEADER = "x-request-id"
+T = TypeVar("T")
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -106,6 +107,12 @@ def create_app(*, title: str, routers: Sequence[APIRouter], max_body_bytes: int)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        malformed = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+        if malformed:
+            where = malformed[0].get("ctx", {}).get("error", "")
+            return error_response(
+                400, "invalid_json", f"the request body is not valid JSON: {where}".rstrip(": ")
+            )
         errors = [
             {"loc": list(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
@@ -136,3 +143,17 @@ def create_app(*, title: str, routers: Sequence[APIRouter], max_body_bytes: int)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware)
     return app
+
+
+def provided(factory: Callable[[], T]) -> Callable[[], T]:
+    """A FastAPI dependency that builds a service from the composition root.
+
+    The wiring factories take an optional ``settings`` argument; handed to ``Depends``
+    directly, FastAPI would read that pydantic-typed parameter as a request body field.
+    """
+
+    def dependency() -> T:
+        return factory()
+
+    dependency.__name__ = f"provide_{getattr(factory, '__name__', 'service')}"
+    return dependency

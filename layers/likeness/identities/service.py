@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from likeness.accounts.models import PLATFORM_ACCOUNT_ID, Caller, Scope
-from likeness.accounts.service import AccountService, account_pk, charge_write
+from likeness.accounts.service import AccountService, account_pk
 from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactItem
 from likeness.aws.eventbridge import EventPublisher
 from likeness.aws.s3 import BlobStore
@@ -268,15 +268,16 @@ class IdentityService:
                 item={"PK": lock_pk, "SK": lock_sk, "type": "identity_name", "identity_code": code},
                 condition="attribute_not_exists(PK)",
             ),
+            # the slot and (for promotions) the charge: one write, as a transaction may touch
+            # an item once
             TransactItem(
                 kind="Update",
                 key={"PK": account_pk(owner), "SK": "ACCOUNT"},
-                update="SET identity_count = identity_count + :one",
-                condition="identity_count < :slots",
-                values={":one": 1, ":slots": slots},
+                update="SET identity_count = identity_count + :one ADD credits :charge",
+                condition="identity_count < :slots AND credits >= :cost",
+                values={":one": 1, ":slots": slots, ":charge": -cost, ":cost": cost},
             ),
             put_job(job),
-            *([charge_write(owner, cost)] if cost else []),
             *[self._share_write(code, group) for group in shared_with],
         ]
 
@@ -289,9 +290,10 @@ class IdentityService:
             if exc.reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise self._name_conflict(create.name) from exc
             if exc.reasons[2:3] == ["ConditionalCheckFailed"]:
-                raise self._slots_exhausted(slots) from exc
-            if cost and exc.reasons[4:5] == ["ConditionalCheckFailed"]:
-                raise self._short_of_credits(cost, self._accounts.get_account(owner).credits) from exc
+                now_account = self._accounts.get_account(owner)
+                if now_account.identity_count >= slots:
+                    raise self._slots_exhausted(slots) from exc
+                raise self._short_of_credits(cost, now_account.credits) from exc
             raise
         except Exception:
             self._blobs.delete(source_key)

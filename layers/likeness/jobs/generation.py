@@ -23,7 +23,7 @@ def middle_frame(video: bytes) -> np.ndarray:
     """The middle frame of an MP4 as RGB pixels: what a video's consistency is judged on."""
     import av
 
-    with av.open(io.BytesIO(video)) as container:
+    with av.open(io.BytesIO(video), mode="r") as container:
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     if not frames:
         raise EngineError("the engine produced a video without frames")
