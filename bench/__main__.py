@@ -5,19 +5,21 @@ from __future__ import annotations
 import logging
 import os
 
-from bench import bench_faces, bench_identities, cold_imports
+from bench import bench_engine, bench_faces, bench_identities, bench_jobs, cold_imports
 
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     bench_faces.main()
+    bench_engine.main()
 
     from infra.local.stack import LocalStack
 
     with LocalStack(start_options={"api_port": 0, "seed": True}) as stack:
         assert stack.info is not None and stack.info.api_key is not None
         bench_identities.main(stack.info.api_url, stack.info.api_key)
+        bench_jobs.main(stack.info.api_url, stack.info.api_key)
     cold_imports.main()
 
 

@@ -67,7 +67,7 @@ def run(api_url: str, api_key: str, *, jobs: int = 12) -> dict[str, Any]:
         deadline = time.monotonic() + 60
         while any(i not in _Receiver.arrivals for i in ids) and time.monotonic() < deadline:
             time.sleep(0.05)
-        client.delete(f"/webhooks/endpoints/{endpoint.json()['id']}")
+        client.delete(f"/webhooks/endpoints/{endpoint.json()['endpoint_id']}")
     server.shutdown()
     delays = [(_Receiver.arrivals[i] - _finished_at(i)) * 1000 for i in ids if i in _Receiver.arrivals]
     run_seconds = [finished[i]["completed"] - finished[i]["started"] for i in ids if finished[i]["started"]]

@@ -119,6 +119,8 @@ class LocalStack:
             self._environment.update(environment)
             # no X-Ray daemon locally: Powertools' Tracer would only complain
             self._environment.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+            # no CloudWatch either: EMF metric lines would flood the console
+            self._environment.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
             reset_caches()
 
             account_id = api_key = None

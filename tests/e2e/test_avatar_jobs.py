@@ -359,3 +359,40 @@ def test_face_in_scene_transfers_the_identity_and_passes_consistency(alice: ApiU
         },
     )
     assert wrong.status_code == 422 and wrong.json()["detail"]["code"] == "invalid_hint"
+
+
+def test_job_events_are_delivered_as_signed_webhooks_with_the_callers_metadata(
+    alice: ApiUser, local_stack: Any
+) -> None:
+    import json
+
+    from standardwebhooks.webhooks import Webhook
+
+    from tests.webhook_receiver import running_receiver
+
+    with running_receiver() as receiver:
+        created = alice.client.post(
+            "/webhooks/endpoints",
+            json={"url": receiver.url("/jobs"), "events": ["job.completed", "job.failed"]},
+        )
+        assert created.status_code == 201, created.text
+        secret = created.json()["secret"]
+        resp = alice.client.post(
+            GENERATE,
+            json={
+                "prompt": "p",
+                "reference_images": [data_url("obama.jpg")],
+                "client_reference_id": "trace-99",
+                "metadata": {"order": "A-17"},
+            },
+        )
+        job_id = resp.json()["job_id"]
+        assert wait_for_job(alice, job_id)["status"] == "completed"
+        local_stack.consumers.drain(timeout=60)
+        [delivery] = [r for r in receiver.to("/jobs") if json.loads(r.body)["data"]["id"] == job_id]
+        event = Webhook(secret).verify(delivery.body, delivery.headers)
+        assert event["type"] == "job.completed"
+        assert event["data"]["client_reference_id"] == "trace-99"
+        assert event["data"]["metadata"] == {"order": "A-17"}
+        assert httpx.get(event["data"]["data"]["avatar"]["image_url"], timeout=30).status_code == 200
+        alice.client.delete(f"/webhooks/endpoints/{created.json()['endpoint_id']}")

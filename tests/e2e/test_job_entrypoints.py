@@ -69,3 +69,18 @@ def test_job_sweeper_handles_the_schedule_event() -> None:
     from functions.job_sweeper.app import handler
 
     assert handler(_event("job_sweeper_schedule.json"), _Context()) == {"swept": 0}
+
+
+def test_webhook_delivery_consumer_takes_the_canonical_event() -> None:
+    from functions.webhook_delivery.app import handler
+
+    # an event for an account without endpoints: logged, nothing to deliver, no failure
+    assert handler(_event("webhook_delivery_sqs.json"), _Context()) == {"batchItemFailures": []}
+
+
+def test_the_sample_payload_is_what_the_dispatcher_sends_for_the_sample_event() -> None:
+    from likeness.webhooks.delivery import build_payload
+
+    assert build_payload(_event("job_completed_eventbridge.json")) == _event(
+        "webhook_payload_job_completed.json"
+    )
