@@ -20,7 +20,7 @@ from likeness.avatars.models import (
     AvatarSave,
     JobAccepted,
 )
-from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item
+from likeness.aws.dynamodb import DynamoTable, Item
 from likeness.aws.s3 import BlobStore
 from likeness.clock import now_iso
 from likeness.engines.base import Operation
@@ -152,7 +152,8 @@ class AvatarService:
         }
         try:
             self._table.put(item, condition="attribute_not_exists(PK)")
-        except (ConditionFailed, Exception):
+        except Exception:
+            # no record, no copy
             self._blobs.delete(key)
             raise
         return self._public(item)

@@ -10,7 +10,6 @@ that happens once, with its refund in the same transaction.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -355,6 +354,3 @@ class JobService:
         if not caller.can(scope):
             raise Forbidden(f"this API key lacks the '{scope.value}' scope")
 
-
-def max_page(total: int, size: int) -> int:
-    return max(1, math.ceil(total / size))
