@@ -1,4 +1,5 @@
-"""Scheduled every minute: fail and refund the unfinished jobs whose deadline has passed."""
+"""Scheduled every minute: fail and refund the unfinished jobs whose deadline has passed, and
+delete generated files whose availability window has closed."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from likeness.wiring import job_service
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    swept = job_service().sweep_expired()
-    if swept:
-        logger.info("failed jobs past their deadline", count=swept)
+    jobs = job_service()
+    swept = jobs.sweep_expired()
+    expired = jobs.expire_results()
+    if swept or expired:
+        logger.info("swept jobs and result files", jobs_past_deadline=swept, result_files_expired=expired)
     metrics.add_metric(name="JobsPastDeadline", unit=MetricUnit.Count, value=swept)
-    return {"swept": swept}
+    metrics.add_metric(name="ResultFilesExpired", unit=MetricUnit.Count, value=expired)
+    return {"swept": swept, "expired": expired}

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     idempotency_in_flight_seconds: int = Field(default=60, ge=1)
     # lifetime of signed URLs for generated images and videos
     job_result_url_ttl_seconds: int = Field(default=4 * 3600, ge=60, le=7 * 24 * 3600)
+    # how long generated files are served; then the sweeper deletes them (template.yaml's
+    # bucket lifecycle rule, in whole days, is the backstop)
+    result_retention_seconds: int = Field(default=4 * 3600, ge=60, le=24 * 3600)
 
     # how a failed attempt comes back: after this many seconds, doubled per attempt
     job_retry_backoff_seconds: int = Field(default=10, ge=0, le=900)
@@ -55,6 +58,8 @@ class Settings(BaseSettings):
     avatar_generation_credits: int = Field(default=10, ge=0)
     identity_draft_credits: int = Field(default=10, ge=0)  # per draft
     identity_promotion_credits: int = Field(default=50, ge=0)
+    # the wardrobe's model when a request names none (the spec's hosted default is not here)
+    wardrobe_default_model: str = "classical"
     # inline reference images (avatar jobs, identity drafts): the avatar-jobs spec's 15 MB
     max_reference_image_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
 

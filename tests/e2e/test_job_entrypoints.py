@@ -68,7 +68,7 @@ def test_job_worker_handles_the_sqs_event_and_skips_finished_jobs(alice: ApiUser
 def test_job_sweeper_handles_the_schedule_event() -> None:
     from functions.job_sweeper.app import handler
 
-    assert handler(_event("job_sweeper_schedule.json"), _Context()) == {"swept": 0}
+    assert handler(_event("job_sweeper_schedule.json"), _Context()) == {"swept": 0, "expired": 0}
 
 
 def test_webhook_delivery_consumer_takes_the_canonical_event() -> None:

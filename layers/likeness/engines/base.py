@@ -31,6 +31,9 @@ class Operation(StrEnum):
     EDIT = "edit"
     # a pan-and-zoom MP4 of base_image, params["duration"] seconds long
     VIDEO = "video"
+    # the garment cut-outs of garment_images dressed onto the one person of base_image; when
+    # face_images[0] is given, that person's face is then transferred onto the result
+    TRY_ON = "try_on"
 
 
 class VideoLimits(BaseModel):
@@ -74,6 +77,8 @@ class EngineRequest:
     operation: Operation
     base_image: EngineImage | None = None
     face_images: tuple[EngineImage, ...] = ()
+    # garment photos or cut-outs (PNG with alpha), front views, for try_on
+    garment_images: tuple[EngineImage, ...] = ()
     # per operation, documented in the engine; unknown keys are ignored, bad values raise
     params: Mapping[str, Any] = field(default_factory=dict)
 

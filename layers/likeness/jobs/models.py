@@ -20,6 +20,8 @@ from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactIt
 from likeness.clock import isoformat, now_iso
 
 ACTIVE_JOBS_PARTITION = "ACTIVEJOB"
+# results whose files are still served, by the end of their availability window (GSI2)
+RESULT_EXPIRY_PARTITION = "RESULTEXPIRY"
 _RESULT_NAMESPACE = uuid.UUID("6f1c2f0e-5a8b-4c39-9d7e-2b1f0c4a9e11")
 
 

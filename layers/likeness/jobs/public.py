@@ -6,6 +6,9 @@ the same fields. Result files are shown as signed URLs made at read time.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from likeness.aws.dynamodb import Item
@@ -32,21 +35,65 @@ def status_word(job: Item) -> str:
     return STATUS_WORDS[JobState(job["state"])]
 
 
+@dataclass(frozen=True)
+class SurfaceView:
+    """How a surface shows its own job type: its event names and its payload shape."""
+
+    event_prefix: str  # "generation" -> generation.completed, generation.failed, ...
+    present: Callable[[Item], dict[str, Any]]
+
+
+def available_until(result: Mapping[str, Any], retention_seconds: int) -> datetime:
+    created = datetime.fromisoformat(str(result["created_at"]).replace("Z", "+00:00"))
+    return created + timedelta(seconds=retention_seconds)
+
+
 class JobPresenter:
-    def __init__(self, *, blobs: BlobStore, url_ttl_seconds: int) -> None:
+    """Jobs as the Jobs API shows them; surfaces registered in ``surfaces`` name their own events.
+
+    Generated files are served for ``retention_seconds`` after they were made: a signed URL
+    never outlives that window, and after it ``available`` is false and no URL is given.
+    """
+
+    def __init__(
+        self,
+        *,
+        blobs: BlobStore,
+        url_ttl_seconds: int,
+        retention_seconds: int | None = None,
+        surfaces: Mapping[str, SurfaceView] | None = None,
+    ) -> None:
         self._blobs = blobs
         self._ttl = url_ttl_seconds
+        self.retention_seconds = retention_seconds or url_ttl_seconds
+        self.surfaces = dict(surfaces or {})
+
+    def event(self, job: Item, status: str) -> tuple[str, dict[str, Any]]:
+        """The event name and payload of a job's state change."""
+        surface = self.surfaces.get(job["job_type"])
+        if surface is None:
+            return f"job.{status}", self.present(job)
+        return f"{surface.event_prefix}.{status}", surface.present(job)
+
+    def file_url(self, result: Mapping[str, Any]) -> tuple[str | None, int]:
+        """A signed URL of a result's file that expires with its availability window (or None)."""
+        left = int((available_until(result, self.retention_seconds) - datetime.now(UTC)).total_seconds())
+        if left <= 0:
+            return None, 0
+        ttl = min(self._ttl, left)
+        return self._blobs.signed_url(result["key"], expires_in=ttl), ttl
 
     def result(self, result: Item) -> dict[str, Any]:
-        url = self._blobs.signed_url(result["key"], expires_in=self._ttl)
+        url, ttl = self.file_url(result)
         shown: dict[str, Any] = {
             "result_id": result["result_id"],
             "kind": result["kind"],
             "url": url,
+            "available": url is not None,
             "content_type": result["content_type"],
             "width": result["width"],
             "height": result["height"],
-            "url_expires_in": self._ttl,
+            "url_expires_in": ttl,
             "consistency": result.get("consistency"),
             "details": result.get("details") or {},
         }

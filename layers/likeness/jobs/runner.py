@@ -14,16 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
 from likeness.aws.dynamodb import Item
 from likeness.aws.s3 import BlobStore
-from likeness.clock import now_iso, utcnow
+from likeness.clock import isoformat, utcnow
 from likeness.engines.base import EngineError
 from likeness.errors import LikenessError
 from likeness.jobs.models import (
+    RESULT_EXPIRY_PARTITION,
     TERMINAL_STATES,
     JobRepository,
     JobState,
@@ -63,7 +64,11 @@ class ProducedResult:
 
 
 class JobExecutor(Protocol):
-    """Turns one job type's inputs into results. Raises EngineError when it cannot."""
+    """Turns one job type's inputs into results. Raises EngineError when it cannot.
+
+    An executor may also define ``surface_records(job, records) -> list[Item]``: rows its
+    surface keeps per result (written in the completion transaction, so they exist exactly
+    when the job succeeded)."""
 
     def execute(self, job: Item) -> Sequence[ProducedResult]: ...
 
@@ -77,12 +82,14 @@ class JobRunner:
         blobs: BlobStore,
         executors: Mapping[str, Callable[[], JobExecutor]],
         max_attempts: int,
+        result_retention_seconds: int = 4 * 3600,
     ) -> None:
         self._jobs = jobs
         self._repository = repository
         self._blobs = blobs
         self._executors = executors
         self._max_attempts = max_attempts
+        self._retention = result_retention_seconds
 
     def run(self, *, job_id: str, attempt: int = 1) -> Outcome:
         job = self._repository.get(job_id)
@@ -115,8 +122,9 @@ class JobRunner:
         if int(running.get("attempts", 1)) == 1:
             self._jobs.publish(running, "running")
 
+        executor = factory()
         try:
-            produced = factory().execute(running)
+            produced = executor.execute(running)
         except EngineError as exc:
             self._jobs.fail(running, code=exc.code, message=exc.reason)
             return Outcome.FAILED
@@ -133,7 +141,9 @@ class JobRunner:
             raise
 
         records, outputs = self._store(running, produced)
-        if not self._jobs.complete(running, outputs=outputs, records=records):
+        surface_records = getattr(executor, "surface_records", None)
+        extra = list(surface_records(running, records)) if surface_records is not None else []
+        if not self._jobs.complete(running, outputs=outputs, records=[*records, *extra]):
             # cancelled or past its deadline while it ran: its files must not outlive it
             logger.info("job finished elsewhere while it ran; discarding its results", job_id=job_id)
             for record in records:
@@ -143,7 +153,10 @@ class JobRunner:
 
     def _store(self, job: Item, produced: Sequence[ProducedResult]) -> tuple[list[Item], dict[str, Any]]:
         job_id = job["job_id"]
-        created = now_iso()
+        made = utcnow()
+        created = isoformat(made)
+        # files are served for the retention window; the sweeper finds them by this sparse key
+        expires = isoformat(made + timedelta(seconds=self._retention))
         records: list[Item] = []
         for index, result in enumerate(produced):
             extension = EXTENSIONS.get(result.content_type)
@@ -172,11 +185,13 @@ class JobRunner:
                     "consistency": dict(result.consistency) if result.consistency else None,
                     "details": dict(result.details),
                     "created_at": created,
+                    "GSI2PK": RESULT_EXPIRY_PARTITION,
+                    "GSI2SK": f"{expires}#{result_id}",
                 }
             )
         summary_fields = (
             "result_id", "index", "kind", "key", "content_type", "width", "height",
-            "duration_seconds", "consistency", "details",
+            "duration_seconds", "consistency", "details", "created_at",
         )  # fmt: skip
         outputs = {"results": [{k: r[k] for k in summary_fields} for r in records]}
         return records, outputs

@@ -25,6 +25,7 @@ from likeness.errors import Conflict, Forbidden, InsufficientCredits, LikenessEr
 from likeness.jobs.idempotency import IdempotencyClaim, IdempotencyStore, StoredResponse
 from likeness.jobs.models import (
     ACTIVE_JOBS_PARTITION,
+    RESULT_EXPIRY_PARTITION,
     TERMINAL_STATES,
     JobState,
     finish_write,
@@ -113,8 +114,11 @@ class JobService:
         fingerprint: str | None = None,
         status_code: int = 202,
         correlation_id: str | None = None,
+        extra_writes: Callable[[Item], Sequence[TransactItem]] | None = None,
     ) -> Submitted:
-        """Record, charge and queue a job; ``respond`` shapes the answer (stored for replays)."""
+        """Record, charge and queue a job; ``respond`` shapes the answer (stored for replays).
+
+        ``extra_writes`` adds a surface's own rows (made from the job) to the same transaction."""
         self.require(caller, Scope.IDENTITIES_WRITE)
         claim: IdempotencyClaim | None = None
         if idempotency_key is not None:
@@ -134,6 +138,7 @@ class JobService:
                 idempotency_key=idempotency_key,
                 status_code=status_code,
                 correlation_id=correlation_id,
+                extra_writes=extra_writes,
             )
         except BaseException:
             if claim is not None:
@@ -150,6 +155,7 @@ class JobService:
         idempotency_key: str | None,
         status_code: int,
         correlation_id: str | None,
+        extra_writes: Callable[[Item], Sequence[TransactItem]] | None,
     ) -> Submitted:
         account_id = caller.account_id
         if submission.cost > 0:
@@ -189,6 +195,8 @@ class JobService:
             writes.append(charge_write(account_id, submission.cost))
         if claim is not None:
             writes.append(self._idempotency.complete_write(claim, StoredResponse(status_code, body)))
+        if extra_writes is not None:
+            writes.extend(extra_writes(job))
         try:
             self._table.transact(writes)
         except ConditionFailed as exc:
@@ -309,8 +317,28 @@ class JobService:
                 swept += 1
         return swept
 
+    def expire_results(self, *, now: str | None = None) -> int:
+        """Delete the files of results past their availability window (the bucket's lifecycle
+        rule is the backstop a day later). The result rows stay, marked expired."""
+        cutoff = now or now_iso()
+        expired = 0
+        for key in self._table.iter_query(RESULT_EXPIRY_PARTITION, index="GSI2", sk_below=cutoff):
+            result = self._table.get(key["PK"], key["SK"])
+            if result is None:
+                continue
+            self._blobs.delete(result["key"])
+            self._table.update(
+                key["PK"],
+                key["SK"],
+                update="SET expired = :true REMOVE GSI2PK, GSI2SK",
+                values={":true": True},
+            )
+            expired += 1
+        return expired
+
     # ------------------------------------------------------------------ events
     def publish(self, job: Item, status: str, *, occurred_at: str | None = None) -> None:
+        detail_type, data = self.presenter.event(job, status)
         detail = {
             "account_id": job["account_id"],
             "job_id": job["job_id"],
@@ -319,10 +347,10 @@ class JobService:
             "client_reference_id": job.get("client_reference"),
             "metadata": job.get("metadata") or {},
             "occurred_at": occurred_at or now_iso(),
-            "data": self.presenter.present(job),
+            "data": data,
         }
         try:
-            self._events.publish(f"job.{status}", detail)
+            self._events.publish(detail_type, detail)
         except Exception:
             # the state change is committed; a lost notification must not undo it
             logger.exception("could not publish job event", job_id=job["job_id"], status=status)
@@ -353,4 +381,3 @@ class JobService:
     def require(caller: Caller, scope: Scope) -> None:
         if not caller.can(scope):
             raise Forbidden(f"this API key lacks the '{scope.value}' scope")
-
