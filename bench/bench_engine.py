@@ -7,7 +7,9 @@ Per operation: the median wall time (ms) of ``runs`` calls after one warm-up, th
 input and output sizes. Then the descriptor distances that decide the consistency verdicts:
 face transfer of obama.jpg onto four other people (distance to Obama, which must pass, and to
 the base person, which must fail), new faces morphed from two references, and a portrait of a
-reference itself (a near copy). ``run()`` returns the same figures as dicts.
+reference itself (a near copy). Then the garment vision on the garment fixtures (cut-out and
+description, timed) and try_on (timed with the other operations). ``run()`` returns the same
+figures as dicts.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = ROOT.parent / "shared" / "fixtures" / "faces"
+GARMENTS = ROOT.parent / "shared" / "fixtures" / "garments"
+GARMENT_FILES = ["tshirt_front.png", "tshirt_back.png", "dress_red.jpg", "jeans_blue.webp"]
 
 if importlib.util.find_spec("likeness") is None:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT / "layers"))
@@ -38,6 +42,12 @@ def _image(name: str, label: str | None = None) -> Any:
     from likeness.engines.base import EngineImage
 
     return EngineImage(data=(FACES / name).read_bytes(), label=label or name)
+
+
+def _garment(name: str) -> Any:
+    from likeness.engines.base import EngineImage
+
+    return EngineImage(data=(GARMENTS / name).read_bytes(), label=name)
 
 
 def _median_ms(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
@@ -140,6 +150,39 @@ def _cases() -> list[tuple[str, str, Any]]:
             EngineRequest(Operation.VIDEO, base_image=_image("obama.jpg"), params={"duration": 3}),
         )
     )
+    try_on: list[tuple[str, str, tuple[str, ...], tuple[str, ...], dict[str, Any]]] = [
+        ("try_on tshirt, photo", "obama.jpg", ("tshirt_front.png",), (), {"size": 1024}),
+        ("try_on dress, photo", "biden.jpg", ("dress_red.jpg",), (), {"size": 1024}),
+        (
+            "try_on top+jeans, full body",
+            "biden.jpg",
+            ("tshirt_front.png", "jeans_blue.webp"),
+            (),
+            {"size": 1024, "camera": "full_body_front"},
+        ),
+        (
+            "try_on tshirt + face, upper",
+            "obama.jpg",
+            ("tshirt_front.png",),
+            ("rose_leslie_img1.jpg",),
+            {"size": 1024, "camera": "upper_body_front"},
+        ),
+        ("try_on tshirt, count 4", "obama.jpg", ("tshirt_front.png",), (), {"size": 1024, "count": 4}),
+    ]
+    for label, base, garments, faces, params in try_on:
+        cases.append(
+            (
+                label,
+                f"{_size_of(base)} base",
+                EngineRequest(
+                    Operation.TRY_ON,
+                    base_image=_image(base),
+                    face_images=tuple(_image(f) for f in faces),
+                    garment_images=tuple(_garment(g) for g in garments),
+                    params=params,
+                ),
+            )
+        )
     return cases
 
 
@@ -159,6 +202,35 @@ def time_operations(runs: int = 3) -> list[dict[str, Any]]:
                 "output": f"{out.width}x{out.height} {out.content_type.split('/')[1]}",
                 "output_kb": len(out.data) / 1024,
                 "median_ms": ms,
+            }
+        )
+    return rows
+
+
+def time_garments(runs: int = 3) -> list[dict[str, Any]]:
+    """analyze_garment on each garment fixture: time, cut-out size and what it measured."""
+    from PIL import Image
+
+    from likeness.engines.classical.garments import analyze_garment
+
+    rows = []
+    for name in GARMENT_FILES:
+        data = (GARMENTS / name).read_bytes()
+        ms, analysis = _median_ms(partial(analyze_garment, data, label=name), runs)
+        with Image.open(GARMENTS / name) as im:
+            source = f"{im.width}x{im.height}"
+        rows.append(
+            {
+                "operation": f"analyze_garment {name}",
+                "input": source,
+                "output": f"{analysis.width}x{analysis.height} png",
+                "output_kb": len(analysis.cutout_png) / 1024,
+                "median_ms": ms,
+                "description": analysis.description,
+                "colours": [(c.name, c.hex, round(c.share, 2)) for c in analysis.colours],
+                "category": analysis.category,
+                "category_confidence": analysis.category_confidence,
+                "coverage": analysis.coverage,
             }
         )
     return rows
@@ -232,7 +304,12 @@ def measure_consistency() -> dict[str, list[dict[str, Any]]]:
 
 
 def run(runs: int = 3) -> dict[str, Any]:
-    return {"timings": time_operations(runs), "consistency": measure_consistency()}
+    garments = time_garments(runs)
+    return {
+        "timings": time_operations(runs) + garments,
+        "consistency": measure_consistency(),
+        "garments": garments,
+    }
 
 
 def print_report(result: dict[str, Any]) -> None:
@@ -264,6 +341,13 @@ def print_report(result: dict[str, Any]) -> None:
         print(
             f"\n{r['case']}: distance {r['distance']:.3f}, aligned-crop correlation {r['correlation']:.3f}, "
             f"near copy {r['near_copy']}, verdict {r['verdict']}"
+        )
+    print("\n== Garment vision: what analyze_garment measured ==")
+    for r in result.get("garments", []):
+        colours = ", ".join(f"{name} {hexa} {share:.0%}" for name, hexa, share in r["colours"])
+        print(
+            f"{r['operation'].split()[-1]:18} {r['category']:12} ({r['category_confidence']:.2f}) "
+            f"coverage {r['coverage']:.0%}  {colours}\n{'':18} {r['description']}"
         )
 
 

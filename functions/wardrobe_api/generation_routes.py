@@ -32,7 +32,7 @@ def list_generations(
     page: PageNumber = 1,
     items_per_page: ItemsPerPage = DEFAULT_ITEMS_PER_PAGE,
 ) -> Page[GenerationPublic]:
-    return generations.list(
+    return generations.list_generations(
         caller=caller,
         page=page,
         items_per_page=items_per_page,

@@ -19,8 +19,12 @@ if TYPE_CHECKING:
     from likeness.avatars.service import AvatarService
     from likeness.engines.consistency import ConsistencyJudge
     from likeness.identities.drafts import DraftService
+    from likeness.jobs.public import JobPresenter, SurfaceView
     from likeness.jobs.runner import JobRunner
     from likeness.jobs.service import JobService
+    from likeness.wardrobe.generations import GenerationService
+    from likeness.wardrobe.ids import IdAllocator
+    from likeness.wardrobe.store import GenerationStore
 
 
 def table(settings: Settings | None = None) -> DynamoTable:
@@ -77,6 +81,12 @@ def job_service(settings: Settings | None = None) -> JobService:
     from likeness.jobs.service import JobService
 
     settings = settings or get_settings()
+    presenter = JobPresenter(
+        blobs=blob_store(settings),
+        url_ttl_seconds=settings.job_result_url_ttl_seconds,
+        retention_seconds=settings.result_retention_seconds,
+    )
+    presenter.surfaces.update(surface_views(presenter))
     return JobService(
         table=table(settings),
         blobs=blob_store(settings),
@@ -88,9 +98,7 @@ def job_service(settings: Settings | None = None) -> JobService:
             ttl_seconds=settings.idempotency_ttl_seconds,
             in_flight_seconds=settings.idempotency_in_flight_seconds,
         ),
-        presenter=JobPresenter(
-            blobs=blob_store(settings), url_ttl_seconds=settings.job_result_url_ttl_seconds
-        ),
+        presenter=presenter,
         settings=settings,
     )
 
@@ -130,6 +138,8 @@ def job_runner(settings: Settings | None = None) -> JobRunner:
     from likeness.jobs.models import JobRepository
     from likeness.jobs.runner import JobRunner
     from likeness.library import ReferenceLibrary
+    from likeness.wardrobe.generation_job import WardrobeGenerator
+    from likeness.wardrobe.store import GENERATION_JOB_TYPE
 
     settings = settings or get_settings()
     blobs = blob_store(settings)
@@ -145,8 +155,12 @@ def job_runner(settings: Settings | None = None) -> JobRunner:
             DRAFT_JOB_TYPE: lambda: DraftGenerator(
                 blobs=blobs, library=library, engine_for=get_engine, judge=consistency_judge
             ),
+            GENERATION_JOB_TYPE: lambda: WardrobeGenerator(
+                blobs=blobs, library=library, engine_for=get_engine, judge=consistency_judge
+            ),
         },
         max_attempts=settings.job_max_attempts,
+        result_retention_seconds=settings.result_retention_seconds,
     )
 
 
@@ -178,5 +192,109 @@ def webhook_dispatcher(settings: Settings | None = None) -> WebhookDispatcher:
         store=WebhookStore(table=table(settings)),
         queue=JobQueue(client=sqs, queue_url=settings.webhook_queue_url),
         dead_letters=JobQueue(client=sqs, queue_url=settings.webhook_dead_letter_queue_url),
+        settings=settings,
+    )
+
+
+# ---- wardrobe (generations, results, models, cameras)
+def id_allocator(settings: Settings | None = None) -> IdAllocator:
+    from likeness.wardrobe.ids import IdAllocator
+
+    return IdAllocator(table=table(settings))
+
+
+def generation_store(settings: Settings | None = None) -> GenerationStore:
+    from likeness.wardrobe.store import GenerationStore
+
+    return GenerationStore(table=table(settings), blobs=blob_store(settings))
+
+
+def surface_views(presenter: JobPresenter) -> dict[str, SurfaceView]:
+    """Job types whose surface names its own events and payloads (the others are ``job.*``)."""
+    from likeness.jobs.public import SurfaceView
+    from likeness.wardrobe.generations import GenerationView
+    from likeness.wardrobe.store import GENERATION_JOB_TYPE
+
+    view = GenerationView(presenter=presenter)
+    return {GENERATION_JOB_TYPE: SurfaceView(event_prefix="generation", present=view.event_data)}
+
+
+def generation_service(settings: Settings | None = None) -> GenerationService:
+    from likeness.errors import UnsupportedMediaType
+    from likeness.net import check_url, fetch_url
+    from likeness.wardrobe.generations import FetchedSource, Garments, GenerationService, GenerationView
+
+    settings = settings or get_settings()
+    jobs = job_service(settings)
+
+    def fetch(url: str, field: str) -> FetchedSource:
+        fetched = fetch_url(
+            url,
+            allow_private=settings.allow_private_urls,
+            max_bytes=settings.max_upload_bytes,
+            timeout=10.0,
+            allowed_content_types=("image/jpeg", "image/png", "image/webp"),
+        )
+        if not fetched.data:
+            raise UnsupportedMediaType(f"{field} returned no content")
+        return FetchedSource(data=fetched.data, content_type=fetched.content_type.split(";")[0].strip())
+
+    def guard(url: str) -> None:
+        check_url(url, allow_private=settings.allow_private_urls)
+
+    def images(account_id: str, clothing_item_id: int) -> tuple[bytes, bytes | None]:
+        return clothing_service(settings).garment_images(
+            account_id=account_id, clothing_item_id=clothing_item_id
+        )
+
+    def avatar(account_id: str, avatar_id: int) -> bytes:
+        return wardrobe_avatar_service(settings).image_for_generation(
+            account_id=account_id, avatar_id=avatar_id
+        )
+
+    return GenerationService(
+        jobs=jobs,
+        table=table(settings),
+        store=generation_store(settings),
+        ids=id_allocator(settings),
+        view=GenerationView(presenter=jobs.presenter),
+        garments=Garments(images=images, avatar=avatar),
+        fetch=fetch,
+        check_url=guard,
+        settings=settings,
+    )
+
+
+# ---- wardrobe: clothing items and avatars
+if TYPE_CHECKING:
+    from likeness.wardrobe.avatars import WardrobeAvatarService
+    from likeness.wardrobe.clothing import ClothingService
+
+
+def clothing_service(settings: Settings | None = None) -> ClothingService:
+    from likeness.wardrobe.clothing import ClothingService
+
+    settings = settings or get_settings()
+    return ClothingService(
+        table=table(settings),
+        blobs=blob_store(settings),
+        accounts=account_service(settings),
+        ids=id_allocator(settings),
+        generations=generation_store(settings),
+        settings=settings,
+    )
+
+
+def wardrobe_avatar_service(settings: Settings | None = None) -> WardrobeAvatarService:
+    from likeness.wardrobe.avatars import WardrobeAvatarService
+
+    settings = settings or get_settings()
+    # the face pipeline loads on the first create, not for reads; no describer: no engine in
+    # this deployment reads body type or age from a photo
+    return WardrobeAvatarService(
+        table=table(settings),
+        blobs=blob_store(settings),
+        ids=id_allocator(settings),
+        generations=generation_store(settings),
         settings=settings,
     )

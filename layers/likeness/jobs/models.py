@@ -79,7 +79,10 @@ def new_job_item(
     metadata: dict[str, str] | None = None,
     webhook: dict[str, Any] | None = None,
     correlation_id: str | None = None,
+    index_prefix: str = "JOB",
 ) -> Item:
+    """A queued job. ``index_prefix`` sorts it into its own list under the account (GSI1), so a
+    surface can list its jobs without reading everybody else's."""
     pk, sk = job_key(job_id)
     created_at = datetime.now(UTC)
     created = isoformat(created_at)
@@ -87,7 +90,7 @@ def new_job_item(
         "PK": pk,
         "SK": sk,
         "GSI1PK": f"ACCOUNT#{account_id}",
-        "GSI1SK": f"JOB#{created}#{job_id}",
+        "GSI1SK": f"{index_prefix}#{created}#{job_id}",
         "type": "job",
         "job_id": job_id,
         "job_type": job_type,

@@ -65,6 +65,7 @@ class JobSubmission:
     metadata: Mapping[str, str] = field(default_factory=dict)
     webhook: Mapping[str, Any] | None = None
     parent_job_id: str | None = None
+    index_prefix: str = "JOB"  # GSI1 list the job appears in (the Jobs API lists "JOB")
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ class JobService:
             metadata=dict(submission.metadata),
             webhook=dict(submission.webhook) if submission.webhook else None,
             correlation_id=correlation_id,
+            index_prefix=submission.index_prefix,
         )
         body = respond(job)
         writes: list[TransactItem] = [put_job(job)]

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from likeness.engines.classical.capabilities import TRY_ON_CAMERAS
+
 ASPECT_RATIOS = ("auto", "21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16")
 VIDEO_ASPECT_RATIOS = ("auto", "21:9", "16:9", "4:3", "1:1", "3:4", "9:16")
 IMAGE_RESOLUTIONS = ("720p", "1K", "768X1024", "1024X1280", "2K", "4K")
@@ -48,6 +50,7 @@ class ModelEntry:
     upscale_factors: tuple[int, ...] = ()
     target_resolutions: tuple[str, ...] = ()
     max_outputs: dict[str, int] = field(default_factory=dict)  # per use case, when below 5
+    cameras: tuple[str, ...] = ()  # empty: every camera value
 
     @property
     def available(self) -> bool:
@@ -82,6 +85,7 @@ class ModelEntry:
                 "upscale_factors": list(self.upscale_factors),
                 "target_resolutions": list(self.target_resolutions),
                 "max_outputs": {u: self.max_outputs.get(u, 5) for u in self.use_cases},
+                "cameras": list(self.cameras or CAMERAS),
             },
         }
 
@@ -101,44 +105,114 @@ MODELS: tuple[ModelEntry, ...] = (
         aspect_ratios=ASPECT_RATIOS,
         durations=tuple(range(3, 11)),
         upscale_factors=(2, 4),
-        # deterministic: one upscale of one source is one image
-        max_outputs={"upscale": 1},
+        # deterministic: one upscale, edit or video of one source is one output
+        max_outputs={"upscale": 1, "edit": 1, "video": 1},
+        cameras=tuple(TRY_ON_CAMERAS),
     ),
-    ModelEntry("nano-banana-2", "Gemini Flash 2", "image", _IMAGE, "3-7 credits", None, ("1K", "2K", "4K"), _TEN, 3),
-    ModelEntry("nano-banana-pro", "Gemini Pro", "image", _IMAGE, "5-10 credits", None, ("1K", "2K", "4K"), _TEN, 3),
-    ModelEntry("gpt-image-2-high", "GPT Image 2 (high)", "image", _IMAGE, "12 credits", None, ("1K", "2K"), _TEN, 3),
-    ModelEntry("gpt-image-2-medium", "GPT Image 2 (medium)", "image", _IMAGE, "6 credits", None, ("1K", "2K"), _TEN, 3),
-    ModelEntry("gpt-image-2-low", "GPT Image 2 (low)", "image", _IMAGE, "2 credits", None, ("1K", "2K"), _TEN, 3),
-    ModelEntry("seedream-v4-5", "SeedDream 4.5", "image", _IMAGE, "2 credits", None, ("1K", "2K", "4K"), _TEN, 3),
     ModelEntry(
-        "qwen-rapid-aio-v23", "Qwen Intimate", "image", _IMAGE, "2-3 credits", None, ("768X1024", "1024X1280"), (), 1
+        "nano-banana-2", "Gemini Flash 2", "image", _IMAGE, "3-7 credits", None, ("1K", "2K", "4K"), _TEN, 3
+    ),
+    ModelEntry(
+        "nano-banana-pro", "Gemini Pro", "image", _IMAGE, "5-10 credits", None, ("1K", "2K", "4K"), _TEN, 3
+    ),
+    ModelEntry(
+        "gpt-image-2-high", "GPT Image 2 (high)", "image", _IMAGE, "12 credits", None, ("1K", "2K"), _TEN, 3
+    ),
+    ModelEntry(
+        "gpt-image-2-medium",
+        "GPT Image 2 (medium)",
+        "image",
+        _IMAGE,
+        "6 credits",
+        None,
+        ("1K", "2K"),
+        _TEN,
+        3,
+    ),
+    ModelEntry(
+        "gpt-image-2-low", "GPT Image 2 (low)", "image", _IMAGE, "2 credits", None, ("1K", "2K"), _TEN, 3
+    ),
+    ModelEntry(
+        "seedream-v4-5", "SeedDream 4.5", "image", _IMAGE, "2 credits", None, ("1K", "2K", "4K"), _TEN, 3
+    ),
+    ModelEntry(
+        "qwen-rapid-aio-v23",
+        "Qwen Intimate",
+        "image",
+        _IMAGE,
+        "2-3 credits",
+        None,
+        ("768X1024", "1024X1280"),
+        (),
+        1,
     ),
     ModelEntry("gemini-flash", "Gemini Flash", "image", _IMAGE, "1 credit", None, (), _TEN, 3),
     ModelEntry(
-        "seedvr2", "SeedVR2 Upscale", "upscale", ("upscale",), "1 credit", None,
-        upscale_factors=(2, 4), target_resolutions=("2160p",),
+        "seedvr2",
+        "SeedVR2 Upscale",
+        "upscale",
+        ("upscale",),
+        "1 credit",
+        None,
+        upscale_factors=(2, 4),
+        target_resolutions=("2160p",),
     ),
     ModelEntry(
-        "aura-sr", "Aura SR Upscale", "upscale", ("upscale",), "1 credit", None,
-        upscale_factors=(4,), target_resolutions=("2160p",),
+        "aura-sr",
+        "Aura SR Upscale",
+        "upscale",
+        ("upscale",),
+        "1 credit",
+        None,
+        upscale_factors=(4,),
+        target_resolutions=("2160p",),
     ),
     ModelEntry(
-        "seedance-2", "Seedance 2", "video", ("video",), "49-183 credits", None, ("720p",),
-        VIDEO_ASPECT_RATIOS, 9, tuple(range(4, 16)), audio=True,
+        "seedance-2",
+        "Seedance 2",
+        "video",
+        ("video",),
+        "49-183 credits",
+        None,
+        ("720p",),
+        VIDEO_ASPECT_RATIOS,
+        9,
+        tuple(range(4, 16)),
+        audio=True,
     ),
     ModelEntry(
-        "kling-3-pro", "Kling 3 Pro", "video", ("video",), "14-101 credits", None,
-        durations=tuple(range(3, 16)), audio=True, last_frame=True,
+        "kling-3-pro",
+        "Kling 3 Pro",
+        "video",
+        ("video",),
+        "14-101 credits",
+        None,
+        durations=tuple(range(3, 16)),
+        audio=True,
+        last_frame=True,
     ),
     ModelEntry(
-        "kling-2-5-turbo-pro", "Kling 2.5 Turbo Pro", "video", ("video",), "14-26 credits", None,
-        durations=tuple(range(5, 11)), last_frame=True,
+        "kling-2-5-turbo-pro",
+        "Kling 2.5 Turbo Pro",
+        "video",
+        ("video",),
+        "14-26 credits",
+        None,
+        durations=tuple(range(5, 11)),
+        last_frame=True,
     ),
     ModelEntry(
-        "seedance-1-5-pro", "Seedance 1.5 Pro", "video", ("video",), "6-20 credits", None,
-        durations=tuple(range(5, 11)), audio=True, last_frame=True,
+        "seedance-1-5-pro",
+        "Seedance 1.5 Pro",
+        "video",
+        ("video",),
+        "6-20 credits",
+        None,
+        durations=tuple(range(5, 11)),
+        audio=True,
+        last_frame=True,
     ),
-)  # fmt: skip
+)
 
 _BY_SLUG = {m.slug: m for m in MODELS}
 
@@ -171,11 +245,11 @@ CAMERAS: dict[str, str] = {
 # what the classical engine's try_on does with each camera (see the engine's README section)
 CLASSICAL_CAMERA_NOTES: dict[str, str] = {
     "photo": "keeps the person photo's own framing and dresses the person in it",
-    "full_body_front": "extends the canvas below the photo so the whole garment shows, front cut-outs",
-    "full_body_back": "uses the clothing items' back images when they have one (front otherwise); "
-    "the person stays as photographed: no back view of the person is synthesised",
-    "upper_body_front": "crops from above the head to the hips",
-    "side": "not supported: the classical engine cannot turn a person; the job fails with that reason",
+    "upper_body_front": "frames from above the head to the hips (4:5 unless aspect_ratio says otherwise)",
+    "full_body_front": "frames head to feet (9:16 by default), growing the canvas below a cropped photo",
+    "full_body_back": "the clothing items' back images alone, at the person's scale: the classical engine "
+    "cannot show a person from behind, so no person is in the picture",
+    "side": "not supported (the classical engine cannot turn a person); refused before anything is charged",
 }
 
 

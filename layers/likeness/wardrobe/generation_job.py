@@ -64,11 +64,29 @@ class WardrobeGenerator:
         mode = "same_person"
 
         if use_case == "generate":
-            garments = tuple(
+            fronts = [
+                (n, k)
+                for n, k in sorted(keys.items())
+                if n.startswith("garment_") and n.endswith("_front.png")
+            ]
+            backs = {n.replace("_front", "_back"): i for i, (n, _) in enumerate(fronts)}
+            images = [
                 EngineImage(data=self._blobs.get(key), label=f"clothing item {name.split('_')[1]}")
-                for name, key in sorted(keys.items())
-                if name.startswith("garment_") and name.endswith("_front.png")
-            )
+                for name, key in fronts
+            ]
+            # backs follow the fronts; the engine's back camera dresses with them
+            garment_backs: dict[int, int] = {}
+            for name, key in sorted(keys.items()):
+                if name in backs:
+                    garment_backs[backs[name]] = len(images)
+                    images.append(
+                        EngineImage(
+                            data=self._blobs.get(key), label=f"clothing item {name.split('_')[1]} (back)"
+                        )
+                    )
+            garments = tuple(images)
+            if garment_backs:
+                params["garment_backs"] = garment_backs
             faces: tuple[EngineImage, ...] = ()
             if "avatar.img" in keys:
                 avatar = EngineImage(

@@ -25,6 +25,7 @@ from likeness.wardrobe.models import (
 )
 from likeness.wardrobe.pages import Page, page_of
 from likeness.wardrobe.store import (
+    GENERATION_INDEX_PREFIX,
     GENERATION_JOB_TYPE,
     GenerationStore,
     generation_key,
@@ -118,6 +119,10 @@ class GenerationView:
         return shown
 
 
+def _updated_at(job: Item) -> tuple[str, str]:
+    return (job.get("finished_at") or job.get("started_at") or job["created_at"], job["job_id"])
+
+
 class GenerationService:
     def __init__(
         self,
@@ -168,7 +173,8 @@ class GenerationService:
             )
             if stored is None:
                 raise NotFound(
-                    f"generation result {request.generation_result_parent_id} not found (or no longer available)",
+                    f"generation result {request.generation_result_parent_id} not found "
+                    "(or no longer available)",
                     code="generation_result_not_found",
                 )
             blobs.append(
@@ -254,6 +260,7 @@ class GenerationService:
                 engine=entry.engine,
                 input_blobs=blobs,
                 webhook=webhook,
+                index_prefix=GENERATION_INDEX_PREFIX,
             ),
             respond=lambda job: self._view.generation(job).model_dump(mode="json"),
             status_code=200,
@@ -287,7 +294,8 @@ class GenerationService:
 
         def refuse(what: str, allowed: Sequence[Any]) -> Unprocessable:
             return Unprocessable(
-                f"model {entry.slug!r} does not support {what}; it supports: {', '.join(str(a) for a in allowed) or 'none'}",
+                f"model {entry.slug!r} does not support {what}; "
+                f"it supports: {', '.join(str(a) for a in allowed) or 'none'}",
                 code="not_supported_by_model",
             )
 
@@ -322,9 +330,12 @@ class GenerationService:
                 raise refuse(f"target_resolution {request.target_resolution}", entry.target_resolutions)
         if request.camera not in catalog.CAMERAS:
             raise Unprocessable(
-                f"camera {request.camera!r} is not supported; GET /cameras lists: {', '.join(catalog.CAMERAS)}",
+                f"camera {request.camera!r} is not supported; "
+                f"GET /cameras lists: {', '.join(catalog.CAMERAS)}",
                 code="unknown_camera",
             )
+        if request.use_case == "generate" and entry.cameras and request.camera not in entry.cameras:
+            raise refuse(f"camera {request.camera}", entry.cameras)
         return {
             "camera": request.camera,
             "aspect_ratio": aspect,
@@ -366,7 +377,7 @@ class GenerationService:
             raise NotFound(f"generation {generation_id} not found", code="generation_not_found")
         return job
 
-    def list(
+    def list_generations(
         self,
         *,
         caller: Caller,
@@ -382,20 +393,29 @@ class GenerationService:
         if sort not in SORTS:
             raise Unprocessable(f"sort must be one of {', '.join(SORTS)}", code="invalid_sort")
         field, direction = sort.split(":")
-        rows = [
-            r
-            for r in self._store.generations(caller.account_id, newest_first=direction == "desc")
-            if (batch_id is None or r.get("batch_id") == batch_id)
-            and (external_id is None or r["job_id"] == external_id)
-            and (feature_name is None or feature_name in (f"model:{r['model_slug']}", r["model_slug"]))
+        # one query of the generation jobs themselves: states, inputs and results come with them
+        jobs = [
+            j
+            for j in self._store.generation_jobs(caller.account_id, newest_first=direction == "desc")
+            if (batch_id is None or j["inputs"].get("batch_id") == batch_id)
+            and (external_id is None or j["job_id"] == external_id)
+            and (
+                feature_name is None
+                or feature_name in (f"model:{j['inputs']['model_slug']}", j["inputs"]["model_slug"])
+            )
         ]
-        jobs = {j["job_id"]: j for j in self._table.batch_get([job_key(r["job_id"]) for r in rows])}
-        shown = [self._view.generation(jobs[r["job_id"]]) for r in rows if r["job_id"] in jobs]
         if status is not None:
-            shown = [g for g in shown if g.status == status]
+            jobs = [j for j in jobs if STATUS_WORDS[JobState(j["state"])] == status]
         if field == "updated_at":
-            shown.sort(key=lambda g: (g.updated_at, g.generation_id), reverse=direction == "desc")
-        return page_of(shown, page=page, items_per_page=items_per_page)
+            jobs.sort(key=_updated_at, reverse=direction == "desc")
+        # only the page is shown: signing result URLs for every generation would dominate
+        chosen = page_of(jobs, page=page, items_per_page=items_per_page)
+        return Page[GenerationPublic](
+            current_page=chosen.current_page,
+            max_page=chosen.max_page,
+            total_count=chosen.total_count,
+            data=[self._view.generation(j) for j in chosen.data],
+        )
 
     def results(
         self,

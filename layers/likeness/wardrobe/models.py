@@ -63,7 +63,8 @@ class GenerationCreate(BaseModel):
         if self.use_case == "generate":
             if has_source:
                 raise ValueError(
-                    "generate takes clothing items; generation_result_parent_id and image_url are for edit, upscale and video"
+                    "generate takes clothing items; generation_result_parent_id and image_url "
+                    "are for edit, upscale and video"
                 )
             if not self.clothing_item_ids_all:
                 raise ValueError("generate needs clothing_item_id or clothing_item_ids")

@@ -21,6 +21,8 @@ from likeness.aws.s3 import BlobStore
 from likeness.jobs.models import job_key, job_prefix, result_key
 
 GENERATION_JOB_TYPE = "wardrobe_generation"
+# generation jobs have their own list under the account (GSI1 ACCOUNT#<id> / WJOB#<created>#<job>)
+GENERATION_INDEX_PREFIX = "WJOB"
 
 
 def generation_key(generation_id: int) -> tuple[str, str]:
@@ -43,6 +45,15 @@ class GenerationStore:
         self._blobs = blobs
 
     # ------------------------------------------------------------------ reads
+    def generation_jobs(self, account_id: str, *, newest_first: bool = True) -> Iterator[Item]:
+        """The account's generation jobs themselves (state, inputs, outputs), by creation time."""
+        return self._table.iter_query(
+            f"ACCOUNT#{account_id}",
+            sk_prefix=f"{GENERATION_INDEX_PREFIX}#",
+            index="GSI1",
+            forward=not newest_first,
+        )
+
     def generations(self, account_id: str, *, newest_first: bool = True) -> Iterator[Item]:
         """The account's generation id rows (WGEN), by creation time."""
         return self._table.iter_query(

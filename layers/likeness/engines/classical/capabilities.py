@@ -15,9 +15,11 @@ __all__ = [
     "DEFAULT_FPS",
     "EDIT_INSTRUCTIONS",
     "FRAMINGS",
+    "MAX_GARMENT_IMAGES",
     "MAX_NEW_FACE_COUNT",
     "MAX_OUTPUT_SIDE",
     "MAX_REFERENCE_IMAGES",
+    "MAX_TRY_ON_COUNT",
     "MAX_VIDEO_FPS",
     "MAX_VIDEO_SIDE",
     "MIN_OUTPUT_SIDE",
@@ -25,6 +27,7 @@ __all__ = [
     "OUTPUT_FORMATS",
     "SLUG",
     "STYLES",
+    "TRY_ON_CAMERAS",
     "UPSCALE_FACTORS",
     "VIDEO_MAX_SECONDS",
     "VIDEO_MIN_SECONDS",
@@ -57,6 +60,13 @@ MIN_OUTPUT_SIDE = 64
 MAX_REFERENCE_IMAGES = 8
 MAX_NEW_FACE_COUNT = 8
 
+# try_on: photo keeps the photo's own framing (grown where a garment reaches past it); the
+# front cameras frame head to hip or head to feet; the back camera shows the garments' back
+# images alone (the engine cannot turn the person around)
+TRY_ON_CAMERAS = ["photo", "upper_body_front", "full_body_front", "full_body_back"]
+MAX_GARMENT_IMAGES = 6  # fronts and backs together
+MAX_TRY_ON_COUNT = 5
+
 VIDEO_MIN_SECONDS = 1.0
 VIDEO_MAX_SECONDS = 10.0
 DEFAULT_FPS = 24
@@ -70,7 +80,8 @@ CLASSICAL_CAPABILITIES = EngineCapabilities(
     description=(
         "Classical computer vision on the CPU, no generative model: landmark-based face transfer "
         "onto a base photo, face morphs of two or more references, aligned avatar portraits, "
-        "Lanczos upscaling, edits from a small instruction set and pan-and-zoom videos."
+        "Lanczos upscaling, edits from a small instruction set, pan-and-zoom videos and a flat "
+        "try-on that lays garment cut-outs on a person from their face's proportions."
     ),
     kind="embedded",
     operations=[
@@ -80,6 +91,7 @@ CLASSICAL_CAPABILITIES = EngineCapabilities(
         Operation.UPSCALE,
         Operation.EDIT,
         Operation.VIDEO,
+        Operation.TRY_ON,
     ],
     uses_model_weights=False,
     max_reference_images=MAX_REFERENCE_IMAGES,
@@ -93,14 +105,19 @@ CLASSICAL_CAPABILITIES = EngineCapabilities(
     notes=[
         "It cannot follow free-text prompts: edits take a list of instructions "
         "(a prompt may only name one of a few exact keywords).",
-        "It cannot change pose, expression, clothing or lighting direction, nor invent hair or "
-        "bodies: face transfer keeps the base photo's head, hair and body; new faces keep the "
-        "hair and body of the most heavily weighted reference.",
+        "It cannot change pose, expression or lighting direction, nor invent hair or bodies: "
+        "face transfer keeps the base photo's head, hair and body; new faces keep the hair and "
+        "body of the most heavily weighted reference; try-on lays garments over the photo.",
         "Face transfer and portraits need exactly one clearly visible, roughly frontal face per image.",
         "Upscaling interpolates (Lanczos plus sharpening); it does not invent detail.",
         f"Videos are a pan and zoom over one still image, H.264 MP4, at most {MAX_VIDEO_SIDE} px "
         f"on the longer side and {MIN_VIDEO_FPS}-{MAX_VIDEO_FPS} fps.",
         "Background removal is a GrabCut segmentation seeded from the detected face; fine hair "
         "and busy backgrounds can leave halos.",
+        f"Try-on lays flat garment cut-outs (at most {MAX_GARMENT_IMAGES} garment images, fronts and "
+        "backs together) on the person, scaled from the face's proportions: it does not drape or warp "
+        "them to the pose, cannot invent the body below a cropped photo (the canvas is padded), and "
+        "cannot show the person from behind. Garments must be photographed on a plain background or "
+        f"sent as cut-outs with alpha. Cameras: {', '.join(TRY_ON_CAMERAS)}.",
     ],
 )

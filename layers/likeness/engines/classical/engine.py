@@ -35,17 +35,30 @@ Per operation:
 - ``video``: base_image (or face_images[0]). ``duration`` 1..10 s (default 5), ``fps`` 12..30
   (default 24), ``size`` longest side 64..1920 (default 720), ``aspect_ratio`` (default: the
   listed ratio closest to the image's), ``zoom`` 1.0..2.0 (default 1.3), ``style``. H.264 MP4.
+- ``try_on``: base_image (exactly one person) + garment_images (1..6 flat-lays on a plain
+  background or cut-outs with alpha; see ``garments`` and ``tryon``) + optionally
+  face_images[0] (a face transferred onto the person, ``identity_shape`` and ``blend`` as for
+  face_transfer). ``camera``: photo (default: the photo's framing, grown where a garment
+  reaches past it), upper_body_front (head to hip, default 4:5), full_body_front (head to
+  feet, default 9:16), full_body_back (the garments' back images alone at the person's scale;
+  no person). ``garment_backs``: {front index: back index} naming which garment images are
+  the backs of others (backs are only used by the back camera; a front without a back stands
+  in for it). ``count`` 1..5 (default 1): outputs with slightly different placement, drawn
+  from ``seed``. ``size`` defaults to the framed photo's own scale, at most 2048 px.
 
 For edit the common params apply after the instructions. Outputs: ``shows_person`` is True when
 the output shows a face; ``face_sources`` is (0,) for face_transfer and portrait, the blended
 references for new_face, and for upscale / edit / video (0,) only when the image came from
 face_images[0] and shows a face (a base_image has no reference embedding to judge against).
+try_on shows the base person ((0,) when face_images[0] was transferred onto them, else ());
+its back view shows no person.
 
 Errors: ``missing_input`` (an image the operation needs was not sent), ``input_rejected`` (an
 image could not be decoded), ``no_face`` / ``multiple_faces`` / ``face_cut_off`` /
 ``face_too_small`` (a face rule failed; the reason names the image by its label),
 ``invalid_parameter``, ``unsupported_instruction``, ``prompt_not_supported``,
-``output_too_large``, ``unsupported_operation``. A model that cannot load raises
+``output_too_large``, ``unsupported_operation``, ``garment_not_found`` (a garment image shows
+nothing that separates from its background). A model that cannot load raises
 ``likeness.errors.ModelUnavailable`` (a server problem, not the request's).
 """
 
@@ -73,19 +86,23 @@ from likeness.engines.classical.capabilities import (
     CLASSICAL_CAPABILITIES,
     DEFAULT_FPS,
     FRAMINGS,
+    MAX_GARMENT_IMAGES,
     MAX_NEW_FACE_COUNT,
     MAX_OUTPUT_SIDE,
     MAX_REFERENCE_IMAGES,
+    MAX_TRY_ON_COUNT,
     MAX_VIDEO_FPS,
     MAX_VIDEO_SIDE,
     MIN_VIDEO_FPS,
     OUTPUT_FORMATS,
+    TRY_ON_CAMERAS,
     UPSCALE_FACTORS,
     VIDEO_MAX_SECONDS,
     VIDEO_MIN_SECONDS,
 )
 from likeness.engines.classical.edits import Canvas, Instruction, apply_instructions, instructions_from_prompt
 from likeness.engines.classical.edits import parse_instructions as parse_edit_instructions
+from likeness.engines.classical.garments import GarmentAnalysis, analyze_garment
 from likeness.engines.classical.imaging import (
     apply_style,
     crop_to_aspect,
@@ -109,6 +126,17 @@ from likeness.engines.classical.params import (
 )
 from likeness.engines.classical.segmentation import composite_on_colour, segment_subject
 from likeness.engines.classical.transfer import transfer_face
+from likeness.engines.classical.tryon import (
+    CAMERA_ASPECTS,
+    LAYER_ORDER,
+    Placement,
+    camera_window,
+    jitter_for,
+    lighting,
+    person_from_landmarks,
+    place_garment,
+    render,
+)
 from likeness.engines.classical.video import encode_mp4, ken_burns_frames, ken_burns_windows
 from likeness.errors import FaceRejected, LikenessError, ModelUnavailable
 from likeness.faces.pipeline import FacePipeline, get_default_pipeline
@@ -121,6 +149,8 @@ Box = tuple[float, float, float, float]
 DEFAULT_PORTRAIT_SIZE = 1024
 DEFAULT_PORTRAIT_ASPECT = "4:5"
 DEFAULT_VIDEO_SIZE = 720
+DEFAULT_TRY_ON_MAX_SIDE = 2048  # without ``size`` a try-on keeps the photo's scale up to this
+_TURNED_CAMERAS = {"side", "side_left", "side_right", "profile"}  # views the engine cannot make
 _WEIGHT_POOL = 64  # candidate weight vectors drawn per request; outputs take the most spread-out ones
 
 
@@ -223,6 +253,7 @@ class ClassicalEngine:
             Operation.UPSCALE: self._upscale,
             Operation.EDIT: self._edit,
             Operation.VIDEO: self._video,
+            Operation.TRY_ON: self._try_on,
         }
         handler = handlers.get(request.operation)
         if handler is None:
@@ -679,3 +710,258 @@ class ClassicalEngine:
                 },
             )
         ]
+
+    # try-on
+
+    def _garment(self, image: EngineImage, cache: dict[bytes, GarmentAnalysis]) -> GarmentAnalysis:
+        key = hashlib.sha256(image.data).digest()
+        if key not in cache:
+            cache[key] = analyze_garment(image.data, label=_the(image.label))
+        found = cache[key]
+        return found if found.label == _the(image.label) else replace(found, label=_the(image.label))
+
+    def _try_on(self, request: EngineRequest) -> list[EngineOutput]:
+        params = request.params
+        if request.base_image is None:
+            raise EngineError(
+                "try-on needs a photo of the person to dress (base_image)",
+                code="missing_input",
+                missing="base_image",
+            )
+        garments = request.garment_images
+        if not garments:
+            raise EngineError(
+                "try-on needs at least one garment image (garment_images)",
+                code="missing_input",
+                missing="garment_images",
+            )
+        if len(garments) > MAX_GARMENT_IMAGES:
+            raise invalid(
+                f"at most {MAX_GARMENT_IMAGES} garment images (fronts and backs) per try-on; "
+                f"got {len(garments)}"
+            )
+        if isinstance(params.get("camera"), str) and params["camera"].strip().lower() in _TURNED_CAMERAS:
+            raise EngineError(
+                f"the classical engine cannot show a person from the {params['camera'].strip().lower()}: "
+                f"it cannot turn a person; its cameras are {', '.join(TRY_ON_CAMERAS)}",
+                code="engine_cannot_do",
+            )
+        camera = parse_choice(params, "camera", TRY_ON_CAMERAS, "photo")
+        count = parse_int(params, "count", 1, minimum=1, maximum=MAX_TRY_ON_COUNT)
+        identity_shape = parse_float(params, "identity_shape", 1.0, minimum=0.0, maximum=1.0)
+        blend = parse_choice(params, "blend", BLEND_MODES, "seamless")
+        backs = _garment_backs(params.get("garment_backs"), len(garments))
+        options = parse_output_options(params)
+        assert count is not None and identity_shape is not None
+        seed, seed_reported = _seed(params, (request.base_image, *garments))
+        ignored = _not_applicable(params, ("framing",))
+        back_view = camera.endswith("_back")
+        notes = [
+            "The garments are flat cut-outs scaled from the face's proportions; they are not draped "
+            "or warped to the pose, and the person's own clothes stay visible where they do not cover them."
+        ]
+
+        base = self._analyze(request.base_image)
+        base_face = self._one_face(base, request.base_image.label, "try-on")
+        predictor = self._landmarks()
+        landmarks = predictor.predict(base.pixels, base_face)
+        photo = base.pixels
+        transfer: dict[str, Any] | None = None
+        if request.face_images and back_view:
+            notes.append("face_images[0] was not used: a back view shows no face.")
+        elif request.face_images and request.face_images[0].data == request.base_image.data:
+            # the avatar dressed as itself: its face is already the one to judge against
+            self._one_face(base, request.face_images[0].label, "try-on with a face")
+            transfer = {"skipped": "face_images[0] is the base image"}
+        elif request.face_images:
+            # before dressing: the transfer reshapes a ring around the face, which would bend a
+            # collar; the garments never cover the face, so the order does not change the face
+            identity_image = request.face_images[0]
+            identity = self._analyze(identity_image)
+            identity_face = self._one_face(identity, identity_image.label, "try-on with a face")
+            photo, landmarks = _transfer_near_face(
+                photo,
+                landmarks,
+                base_face.box,
+                identity.pixels,
+                predictor.predict(identity.pixels, identity_face),
+                identity_shape=identity_shape,
+                blend=blend,
+            )
+            transfer = {"identity_shape": identity_shape, "blend": blend}
+        person = person_from_landmarks(landmarks, base_face.box)
+
+        cache: dict[bytes, GarmentAnalysis] = {}
+        fronts = [i for i in range(len(garments)) if i not in backs.values()]
+        drawn: dict[int, GarmentAnalysis] = {}
+        analyses: dict[int, GarmentAnalysis] = {}
+        for i in fronts:
+            front = analyses[i] = self._garment(garments[i], cache)
+            if back_view and i in backs:
+                back = analyses[backs[i]] = self._garment(garments[backs[i]], cache)
+                # the back image is drawn, the front decides what the garment is
+                drawn[i] = replace(back, category=front.category, length=front.length)
+            else:
+                drawn[i] = front
+                if back_view:
+                    notes.append(
+                        f"{_the(garments[i].label)} has no back image: its front stands in "
+                        "(the engine does not synthesise a back view)."
+                    )
+            if front.category == "unknown":
+                notes.append(f"The type of {_the(garments[i].label)} is unclear; it was placed like a top.")
+        if back_view:
+            notes.append(
+                "The engine cannot show the person from behind: the back view shows the garments alone."
+            )
+        order = sorted(fronts, key=lambda i: (LAYER_ORDER.get(drawn[i].category, 3), i))
+
+        h, w = photo.shape[:2]
+        settled = [place_garment(i, drawn[i], person) for i in order]
+        window = camera_window(camera, person, settled, (w, h), options.aspect_ratio)
+        ww, wh = window[2] - window[0], window[3] - window[1]
+        longest = options.size or min(round(max(ww, wh)), DEFAULT_TRY_ON_MAX_SIDE)
+        if options.aspect_ratio is not None:
+            out = output_dimensions(options.aspect_ratio, longest)
+        else:
+            f = longest / max(ww, wh)
+            out = (max(1, round(ww * f)), max(1, round(wh * f)))
+        f = out[0] / ww
+        dx, dy = -window[0] * f, -window[1] * f
+        extended = {
+            "left": round(max(0.0, -window[0])),
+            "top": round(max(0.0, -window[1])),
+            "right": round(max(0.0, window[2] - w)),
+            "bottom": round(max(0.0, window[3] - h)),
+        }
+        if not back_view and any(extended.values()):
+            notes.append(
+                "The photo does not reach everywhere the frame or a garment goes: the canvas was "
+                "extended with the photo's blurred edge colours; no body was invented there."
+            )
+        person_alpha = (
+            segment_subject(photo, base_face.box)
+            if options.background is not None and not back_view
+            else None
+        )
+        light = lighting(photo, person) if not back_view else None
+        default_aspect = CAMERA_ASPECTS.get(camera)
+        aspect_label = options.to_dict()["aspect_ratio"] or (
+            f"{default_aspect[0]}:{default_aspect[1]}" if default_aspect else None
+        )
+        finish = replace(options, size=None, aspect_ratio=None, background=None)
+        garment_details = []
+        for i in order:
+            entry = {"index": i, **{k: v for k, v in analyses[i].to_dict().items() if k != "measurements"}}
+            if i in backs:
+                entry["back_image"] = backs[i]
+            garment_details.append(entry)
+
+        outputs = []
+        for index in range(count):
+            jitter = jitter_for(seed, index)
+            placements: list[Placement] = [place_garment(i, drawn[i], person, jitter) for i in order]
+            rgb = render(
+                photo,
+                person,
+                [(drawn[p.garment], p) for p in placements],
+                window,
+                out,
+                fill=options.background,
+                person_alpha=person_alpha,
+                show_person=not back_view,
+                light=light,
+            )
+            data, width, height = self._finish(rgb, None, finish, reframe=False)
+            outputs.append(
+                EngineOutput(
+                    data=data,
+                    content_type=options.content_type,
+                    width=width,
+                    height=height,
+                    shows_person=not back_view,
+                    face_sources=(0,) if transfer is not None else (),
+                    details={
+                        "operation": Operation.TRY_ON.value,
+                        "index": index,
+                        "seed": seed_reported,
+                        "camera": camera,
+                        "garments": garment_details,
+                        "placements": [p.to_dict(f, dx, dy) for p in placements],
+                        "jitter": {k: round(v, 4) for k, v in jitter.items()},
+                        "person": person.scaled(f, dx, dy) if not back_view else None,
+                        "window": [round(v, 1) for v in window],
+                        "extended": extended,
+                        "face_transfer": transfer,
+                        "light_gains": None if light is None else [round(float(v), 3) for v in light],
+                        "notes": list(notes),
+                        "output": {**options.to_dict(), "size": max(out), "aspect_ratio": aspect_label},
+                        **({"ignored_params": ignored} if ignored else {}),
+                    },
+                )
+            )
+        return outputs
+
+
+def _transfer_near_face(
+    photo: np.ndarray,
+    landmarks: np.ndarray,
+    face_box: Box,
+    identity: np.ndarray,
+    identity_landmarks: np.ndarray,
+    *,
+    identity_shape: float,
+    blend: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Face transfer on a window around the face only: it reshapes a ring about 1.8 face
+    extents wide and leaves the rest untouched, so a full-length photo need not be warped
+    whole (biden.jpg: 0.22 s of warping down to 0.05 s). Returns the photo and its new landmarks."""
+    h, w = photo.shape[:2]
+    reach = 2.2 * max(face_box[2] - face_box[0], face_box[3] - face_box[1])
+    cx, cy = (face_box[0] + face_box[2]) / 2.0, (face_box[1] + face_box[3]) / 2.0
+    x1, y1 = max(0, int(cx - reach)), max(0, int(cy - reach))
+    x2, y2 = min(w, int(math.ceil(cx + reach))), min(h, int(math.ceil(cy + reach)))
+    offset = np.array([x1, y1], dtype=np.float32)
+    result = transfer_face(
+        np.ascontiguousarray(photo[y1:y2, x1:x2]),
+        landmarks - offset,
+        identity,
+        identity_landmarks,
+        identity_shape=identity_shape,
+        blend=blend,
+    )
+    out = photo.copy()
+    out[y1:y2, x1:x2] = result.image
+    return out, result.target_points[:68] + offset
+
+
+def _garment_backs(raw: Any, count: int) -> dict[int, int]:
+    """``garment_backs``: {front index: back index} over garment_images (JSON keys may be strings)."""
+    if raw is None:
+        return {}
+    usage = 'garment_backs must map a front garment index to the index of its back image, e.g. {"0": 1}'
+    if not isinstance(raw, Mapping):
+        raise invalid(f"{usage}; got {raw!r}")
+    out: dict[int, int] = {}
+    for key, value in raw.items():
+        front = int(key) if isinstance(key, str) and key.strip().isdigit() else key
+        if (
+            isinstance(front, bool)
+            or not isinstance(front, int)
+            or isinstance(value, bool)
+            or not isinstance(value, int)
+        ):
+            raise invalid(f"{usage}; got {key!r}: {value!r}")
+        for index in (front, value):
+            if not 0 <= index < count:
+                raise invalid(
+                    f"garment_backs names garment image {index}; the request has {count} (0..{count - 1})"
+                )
+        if front == value:
+            raise invalid(f"garment_backs maps garment image {front} to itself")
+        out[front] = value
+    if len(set(out.values())) != len(out):
+        raise invalid("garment_backs names one back image for two garments")
+    if set(out) & set(out.values()):
+        raise invalid("garment_backs names an image both as a front and as a back")
+    return out
