@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     key.add_argument("account_id")
     key.add_argument("--scope", action="append", choices=[s.value for s in Scope])
     key.add_argument("--label", default="")
+    key.add_argument("--demo", action="store_true", help="a demo sandbox key (no metered image probes)")
 
     revoke = sub.add_parser("key-revoke", help="revoke an API key by its key id")
     revoke.add_argument("account_id")
@@ -109,7 +110,9 @@ def run(argv: list[str] | None = None) -> int:
     elif args.command == "plan-set":
         _out(accounts.set_plan(account_id=args.account_id, plan=args.plan).__dict__)
     elif args.command == "key-create":
-        issued = accounts.issue_key(account_id=args.account_id, scopes=scopes, label=args.label)
+        issued = accounts.issue_key(
+            account_id=args.account_id, scopes=scopes, label=args.label, demo=args.demo
+        )
         _out({"key_id": issued.key_id, "api_key": issued.api_key, "scopes": issued.scopes})
     elif args.command == "key-revoke":
         accounts.revoke_key(account_id=args.account_id, key_id=args.key_id)

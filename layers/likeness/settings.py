@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     avatar_generation_credits: int = Field(default=10, ge=0)
     identity_draft_credits: int = Field(default=10, ge=0)  # per draft
     identity_promotion_credits: int = Field(default=50, ge=0)
+    # one metered character image (a probe, or one inventory item)
+    character_image_credits: int = Field(default=5, ge=0)
     # the wardrobe's model when a request names none (the spec's hosted default is not here)
     wardrobe_default_model: str = "classical"
     # inline reference images (avatar jobs, identity drafts): the avatar-jobs spec's 15 MB

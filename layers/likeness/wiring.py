@@ -17,6 +17,7 @@ from likeness.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from likeness.avatars.service import AvatarService
+    from likeness.characters.probes import ProbeService
     from likeness.engines.consistency import ConsistencyJudge
     from likeness.identities.drafts import DraftService
     from likeness.jobs.public import JobPresenter, SurfaceView
@@ -132,6 +133,7 @@ def job_runner(settings: Settings | None = None) -> JobRunner:
     """The worker: every job type this deployment runs, with its executor."""
     from likeness.avatars.generation import AvatarGenerator
     from likeness.avatars.models import AVATAR_JOB_TYPE
+    from likeness.characters.probes import CHARACTER_IMAGE_JOB_TYPE, CharacterImageGenerator
     from likeness.engines.catalog import get_engine
     from likeness.identities.drafts import DraftGenerator
     from likeness.identities.service import DRAFT_JOB_TYPE
@@ -157,6 +159,13 @@ def job_runner(settings: Settings | None = None) -> JobRunner:
             ),
             GENERATION_JOB_TYPE: lambda: WardrobeGenerator(
                 blobs=blobs, library=library, engine_for=get_engine, judge=consistency_judge
+            ),
+            CHARACTER_IMAGE_JOB_TYPE: lambda: CharacterImageGenerator(
+                blobs=blobs,
+                engine_for=get_engine,
+                judge=consistency_judge,
+                sessions=lambda: session_service(settings),
+                assets=lambda: asset_service(settings),
             ),
         },
         max_attempts=settings.job_max_attempts,
@@ -211,12 +220,17 @@ def generation_store(settings: Settings | None = None) -> GenerationStore:
 
 def surface_views(presenter: JobPresenter) -> dict[str, SurfaceView]:
     """Job types whose surface names its own events and payloads (the others are ``job.*``)."""
+    from likeness.characters.probes import CHARACTER_IMAGE_JOB_TYPE, ProbeReports
     from likeness.jobs.public import SurfaceView
     from likeness.wardrobe.generations import GenerationView
     from likeness.wardrobe.store import GENERATION_JOB_TYPE
 
     view = GenerationView(presenter=presenter)
-    return {GENERATION_JOB_TYPE: SurfaceView(event_prefix="generation", present=view.event_data)}
+    probes = ProbeReports(presenter=presenter)
+    return {
+        GENERATION_JOB_TYPE: SurfaceView(event_prefix="generation", present=view.event_data),
+        CHARACTER_IMAGE_JOB_TYPE: SurfaceView(event_prefix="character.image", present=probes.report),
+    }
 
 
 def generation_service(settings: Settings | None = None) -> GenerationService:
@@ -297,4 +311,65 @@ def wardrobe_avatar_service(settings: Settings | None = None) -> WardrobeAvatarS
         ids=id_allocator(settings),
         generations=generation_store(settings),
         settings=settings,
+    )
+
+
+# ---- characters: image probes and inventory batches
+def probe_service(settings: Settings | None = None) -> ProbeService:
+    from likeness.characters.probes import ProbeReports, ProbeService
+
+    settings = settings or get_settings()
+    jobs = job_service(settings)
+    return ProbeService(
+        jobs=jobs,
+        table=table(settings),
+        blobs=blob_store(settings),
+        characters=character_service(settings),
+        sessions=session_service(settings),
+        assets=asset_service(settings),
+        reports=ProbeReports(presenter=jobs.presenter),
+        settings=settings,
+    )
+
+
+# ---- characters (character-visual-identity spec)
+if TYPE_CHECKING:
+    from likeness.characters.assets import AssetService
+    from likeness.characters.readiness import ReadinessService
+    from likeness.characters.service import CharacterService
+    from likeness.characters.sessions import SessionService
+
+
+def character_service(settings: Settings | None = None) -> CharacterService:
+    from likeness.characters.service import CharacterService
+
+    return CharacterService(table=table(settings))
+
+
+def session_service(settings: Settings | None = None) -> SessionService:
+    from likeness.characters.sessions import SessionService
+
+    return SessionService(table=table(settings), characters=character_service(settings))
+
+
+def asset_service(settings: Settings | None = None) -> AssetService:
+    from likeness.characters.assets import AssetService
+
+    settings = settings or get_settings()
+    # the face pipeline loads on the first identity upload, not for reads
+    return AssetService(
+        table=table(settings),
+        blobs=blob_store(settings),
+        characters=character_service(settings),
+        settings=settings,
+    )
+
+
+def readiness_service(settings: Settings | None = None) -> ReadinessService:
+    from likeness.characters.readiness import ReadinessService
+
+    return ReadinessService(
+        characters=character_service(settings),
+        assets=asset_service(settings),
+        accounts=account_service(settings),
     )

@@ -56,6 +56,8 @@ class Caller:
     plan: str
     key_id: str
     scopes: frozenset[str] = field(default_factory=frozenset)
+    # a demo sandbox key (short-lived playground access): it may not run metered probes
+    demo: bool = False
 
     def can(self, scope: Scope) -> bool:
         return scope.value in self.scopes or Scope.ADMIN.value in self.scopes

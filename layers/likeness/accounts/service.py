@@ -108,7 +108,9 @@ class AccountService:
         scopes: Iterable[str] = DEFAULT_SCOPES,
         api_key: str | None = None,
         label: str = "",
+        demo: bool = False,
     ) -> IssuedKey:
+        """A persistent developer key, or (``demo``) a demo sandbox key."""
         account = self.get_account(account_id)
         scope_list = tuple(sorted({Scope(s).value for s in scopes}))
         api_key = api_key or generate_api_key()
@@ -125,6 +127,7 @@ class AccountService:
             "prefix": display_prefix(api_key),
             "scopes": list(scope_list),
             "label": label,
+            "kind": "demo" if demo else "developer",
             "created_at": now_iso(),
         }
         try:
@@ -141,7 +144,7 @@ class AccountService:
             {
                 k: v
                 for k, v in item.items()
-                if k in ("key_id", "prefix", "scopes", "label", "created_at", "revoked_at")
+                if k in ("key_id", "prefix", "scopes", "label", "kind", "created_at", "revoked_at")
             }
             for item in self._table.query(account_pk(account_id), sk_prefix="APIKEY#", index="GSI1")
         ]
@@ -166,6 +169,7 @@ class AccountService:
             plan=account.plan,
             key_id=key["key_id"],
             scopes=frozenset(key.get("scopes", [])),
+            demo=key.get("kind") == "demo",
         )
 
     # -- groups

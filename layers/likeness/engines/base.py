@@ -34,6 +34,8 @@ class Operation(StrEnum):
     # the garment cut-outs of garment_images dressed onto the one person of base_image; when
     # face_images[0] is given, that person's face is then transferred onto the result
     TRY_ON = "try_on"
+    # the setting of the person photo in face_images[0] (or base_image) with the person removed
+    SCENE = "scene"
 
 
 class VideoLimits(BaseModel):

@@ -273,13 +273,16 @@ class JobService:
         self.publish(self._get(job["job_id"]), "failed")
         return True
 
-    def complete(self, job: Item, *, outputs: dict[str, Any], records: Sequence[Item] = ()) -> bool:
-        """running -> succeeded with its result records, once. False when it was cancelled or swept."""
+    def complete(
+        self, job: Item, *, outputs: dict[str, Any], records: Sequence[Item | TransactItem] = ()
+    ) -> bool:
+        """running -> succeeded with its result records (rows, or writes of their own), once.
+        False when it was cancelled or swept."""
         writes = [
             finish_write(
                 job["job_id"], state=JobState.SUCCEEDED, outputs=outputs, require_state=JobState.RUNNING
             ),
-            *[TransactItem(kind="Put", item=r) for r in records],
+            *[r if isinstance(r, TransactItem) else TransactItem(kind="Put", item=r) for r in records],
         ]
         try:
             self._table.transact(writes)

@@ -92,6 +92,7 @@ CLASSICAL_CAPABILITIES = EngineCapabilities(
         Operation.EDIT,
         Operation.VIDEO,
         Operation.TRY_ON,
+        Operation.SCENE,
     ],
     uses_model_weights=False,
     max_reference_images=MAX_REFERENCE_IMAGES,

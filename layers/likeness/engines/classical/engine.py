@@ -254,6 +254,7 @@ class ClassicalEngine:
             Operation.EDIT: self._edit,
             Operation.VIDEO: self._video,
             Operation.TRY_ON: self._try_on,
+            Operation.SCENE: self._scene,
         }
         handler = handlers.get(request.operation)
         if handler is None:
@@ -554,6 +555,37 @@ class ClassicalEngine:
                     "operation": Operation.PORTRAIT.value,
                     "framing": framing,
                     "padded": framed.padded,
+                    "output": options.to_dict(),
+                },
+            )
+        ]
+
+    def _scene(self, request: EngineRequest) -> list[EngineOutput]:
+        """The photo's setting without its person: GrabCut seeded from the face finds the
+        person, and OpenCV's Telea inpainting fills where they stood from the surroundings."""
+        import cv2
+
+        options = parse_output_options(request.params)
+        source = self._source(request, "a scene plate")
+        face = self._one_face(source.analysis, source.image.label, "a scene plate")
+        person = segment_subject(source.pixels, face.box)
+        h, w = source.pixels.shape[:2]
+        # a margin around the cut, so no outline of the person survives the fill
+        grow = max(3, round(max(h, w) / 60)) | 1
+        mask = cv2.dilate((person > 64).astype(np.uint8) * 255, np.ones((grow, grow), np.uint8))
+        filled = cv2.inpaint(source.pixels, mask, max(3, grow // 2), cv2.INPAINT_TELEA)
+        data, width, height = self._finish(filled, None, options, reframe=True)
+        return [
+            EngineOutput(
+                data=data,
+                content_type=options.content_type,
+                width=width,
+                height=height,
+                shows_person=False,
+                details={
+                    "operation": Operation.SCENE.value,
+                    "removed_fraction": round(float((mask > 0).mean()), 3),
+                    "notes": ["the person is removed and the gap filled from its surroundings (inpainting)"],
                     "output": options.to_dict(),
                 },
             )

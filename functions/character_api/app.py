@@ -1,0 +1,29 @@
+"""Characters API (character-visual-identity spec). Lambda via Mangum; the same `app` runs under
+uvicorn. The route groups live in their own modules; this one assembles them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from mangum import Mangum
+
+from functions.character_api import character_routes, image_routes
+from likeness.http.app import create_app
+from likeness.observability import logger, metrics
+
+app = create_app(
+    title="Likeness characters",
+    routers=[character_routes.router, image_routes.router],
+    # larger than the 8 MB image limit, so an oversized image gets the spec's 422, not a 413
+    max_body_bytes=32 * 1024 * 1024,
+)
+asgi_handler = Mangum(app, lifespan="off")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
+    return asgi_handler(event, context)  # type: ignore[arg-type]

@@ -1,0 +1,687 @@
+"""Image probes and inventory batches: one metered image generation each, on the job system.
+
+A probe (or one inventory item) is a job of type ``character_image``; its id is the job id.
+The report is a redacted projection of the job (no prompts, no payloads). On success the image
+lands on the session's event log as ``image.ready`` (written in the job's completion
+transaction) and, for inventory items, becomes a visual asset (active, or a candidate when held
+for review).
+
+What the classical engine draws for each kind, from the character's active assets:
+
+- identity_selfie, forbidden_visual_check: a head-shot portrait from the identity image,
+  judged against the identity embedding stored at upload;
+- full_body_identity: a 9:16 head-to-toe crop of an identity image that shows the body;
+- wardrobe_variation (and inventory ``wardrobe``): the character dressed in an active wardrobe
+  asset (try-on);
+- accessory_carry_forward: the session's previous image, reframed (judged against the identity
+  and the previous image); same_scene_followup: the character's face placed into the previous
+  image's scene (face transfer); without a previous image both start a new episode;
+- inventory ``scene`` / ``place``: the identity photo's setting with the person removed;
+- prop_usage, inventory ``accessory`` / ``prop``: the engine cannot draw objects, so the item
+  fails with that reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from likeness.accounts.models import Caller, Scope
+from likeness.aws.dynamodb import DynamoTable, Item, TransactItem
+from likeness.aws.s3 import BlobStore
+from likeness.engines.base import Engine, EngineError, EngineImage, EngineOutput, EngineRequest, Operation
+from likeness.errors import Conflict, Forbidden, InsufficientCredits, LikenessError, NotFound, Unprocessable
+from likeness.jobs.models import JobState, job_key
+from likeness.jobs.public import JobPresenter
+from likeness.jobs.runner import ProducedResult
+from likeness.jobs.service import JobService, JobSubmission
+from likeness.settings import Settings
+
+if TYPE_CHECKING:
+    from likeness.characters.assets import AssetService
+    from likeness.characters.service import CharacterService
+    from likeness.characters.sessions import SessionService
+    from likeness.engines.consistency import ConsistencyJudge
+
+CHARACTER_IMAGE_JOB_TYPE = "character_image"
+PROBE_INDEX_PREFIX = "CPROBE"
+SCHEMA_VERSION = "v0"
+
+PROBE_TYPES: dict[str, str] = {
+    "identity_selfie": "selfie",
+    "full_body_identity": "selfie",
+    "wardrobe_variation": "selfie",
+    "accessory_carry_forward": "selfie",
+    "same_scene_followup": "scene",
+    "prop_usage": "object",
+    "forbidden_visual_check": "selfie",
+}
+CONTINUITY_DEPENDENT = frozenset({"accessory_carry_forward", "same_scene_followup"})
+INVENTORY_CATEGORIES: dict[str, str] = {
+    "wardrobe": "selfie",
+    "accessory": "object",
+    "prop": "object",
+    "place": "scene",
+    "scene": "scene",
+}
+MAX_BATCH = 8
+# an identity photo whose face is at most this share of its height shows enough of the body
+FULL_BODY_MAX_FACE_SHARE = 0.2
+STATES = {
+    JobState.QUEUED: "queued",
+    JobState.RUNNING: "generating",
+    JobState.SUCCEEDED: "ready",
+    JobState.FAILED: "failed",
+    JobState.CANCELLED: "failed",
+}
+
+
+def envelope(data: Any, next_actions: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "data": data,
+        "next_actions": [{"command": c, "description": d} for c, d in next_actions],
+    }
+
+
+class ProbeReports:
+    """The redacted report of a probe or inventory generation, from its job."""
+
+    def __init__(self, *, presenter: JobPresenter) -> None:
+        self._presenter = presenter
+
+    def report(self, job: Item) -> dict[str, Any]:
+        inputs = job["inputs"]
+        state = JobState(job["state"])
+        results = (job.get("outputs") or {}).get("results", [])
+        url = None
+        consistency = None
+        if results:
+            url, _ = self._presenter.file_url(results[0])
+            consistency = (results[0].get("details") or {}).get("probe_consistency")
+        error = job.get("error") or {}
+        passed = consistency is not None and consistency.get("status") == "passed"
+        succeeded = state is JobState.SUCCEEDED
+        report: dict[str, Any] = {
+            "probe_id": job["job_id"],
+            "session_id": inputs["session_id"],
+            "probe_type": inputs.get("probe_type"),
+            "image_kind": inputs["image_kind"],
+            "request_status": state.value,
+            "state": STATES[state],
+            "image_url": url,
+            "servable": url is not None,
+            "summary": self._summary(state, url is not None, passed, error.get("message")),
+            "assets_sent": list(inputs.get("assets_sent") or []),
+            "consistency": consistency,
+            "failure_reason": error.get("message")
+            if state in (JobState.FAILED, JobState.CANCELLED)
+            else None,
+            "promotion_eligible": succeeded and passed,
+            "continuity_dependent": inputs.get("probe_type") in CONTINUITY_DEPENDENT,
+            "created_at": job["created_at"],
+            "completed_at": job.get("finished_at"),
+        }
+        if inputs.get("category"):
+            report["category"] = inputs["category"]
+        if results and (results[0].get("details") or {}).get("visual_checks"):
+            report["visual_checks"] = results[0]["details"]["visual_checks"]
+        return report
+
+    @staticmethod
+    def _summary(state: JobState, servable: bool, passed: bool, failure: str | None) -> str:
+        if state is JobState.QUEUED:
+            return "Queued: the image has not started generating."
+        if state is JobState.RUNNING:
+            return "Generating the image."
+        if state is JobState.SUCCEEDED and passed:
+            return "Image generated and eligible to promote into inventory."
+        if state is JobState.SUCCEEDED:
+            return "Image generated and viewable, but the consistency verdict did not pass: not promotable."
+        if servable:
+            return "An image exists but the request did not succeed: viewable, not promotable, not delivered."
+        return f"No servable image: {failure or 'the generation failed'}."
+
+
+class ProbeService:
+    def __init__(
+        self,
+        *,
+        jobs: JobService,
+        table: DynamoTable,
+        blobs: BlobStore,
+        characters: CharacterService,
+        sessions: SessionService,
+        assets: AssetService,
+        reports: ProbeReports,
+        settings: Settings,
+    ) -> None:
+        self._jobs = jobs
+        self._table = table
+        self._blobs = blobs
+        self._characters = characters
+        self._sessions = sessions
+        self._assets = assets
+        self._reports = reports
+        self._settings = settings
+
+    # ------------------------------------------------------------------ preconditions
+    def _preconditions(self, *, caller: Caller, slug: str, session_id: str, images: int) -> dict[str, Any]:
+        """The spec's synchronous checks, in its order; returns what the generation will use."""
+        if caller.demo:
+            raise Forbidden(
+                "image probes and inventory batches need a persistent developer key; demo sandbox keys "
+                "cannot run metered generations",
+                code="developer_key_required",
+                fix="Use a developer API key (likeness-admin key-create ACCOUNT).",
+            )
+        self._jobs.require(caller, Scope.IDENTITIES_WRITE)
+        _, version = self._characters.require_active(caller=caller, slug=slug)
+        self._sessions.get_open(caller=caller, session_id=session_id, slug=slug)
+        identities = self._assets.active_assets(account_id=caller.account_id, slug=slug, category="identity")
+        if not identities:
+            raise Conflict(
+                "this character has no active identity asset yet",
+                code="needs_identity",
+                fix="Upload identity first: POST /v1/characters/{slug}/visual-assets (category=identity).",
+            )
+        anchors = (version.get("profile") or {}).get("identity_anchors")
+        reachable = [a for a in identities if self._blobs.exists(a["key"])]
+        if not isinstance(anchors, dict) or not anchors or not reachable:
+            why = (
+                "the identity image is not fetchable"
+                if isinstance(anchors, dict) and anchors
+                else "profile.identity_anchors is not a non-empty dict"
+            )
+            raise Conflict(
+                f"the self visual reference cannot be seeded: {why}",
+                code="needs_identity",
+                fix="GET /v1/characters/{slug}/visual-readiness shows what is missing.",
+            )
+        cost = self._settings.character_image_credits * images
+        balance = self._jobs_balance(caller)
+        if balance < cost:
+            raise self._over_budget(cost, balance)
+        return {"version": version, "identities": reachable, "anchors": anchors}
+
+    def _jobs_balance(self, caller: Caller) -> int:
+        from likeness.wiring import account_service
+
+        return account_service().get_account(caller.account_id).credits
+
+    @staticmethod
+    def _over_budget(cost: int, balance: int) -> LikenessError:
+        return InsufficientCredits(
+            f"this needs {cost} credits (metered image generations) and the account has {balance}",
+            code="budget_exceeded",
+            fix="Add credits, or generate fewer images.",
+            extra={"required": cost, "balance": balance},
+        )
+
+    # ------------------------------------------------------------------ probes
+    def probe(self, *, caller: Caller, slug: str, probe_type: str, session_id: str) -> dict[str, Any]:
+        if probe_type not in PROBE_TYPES:
+            raise Unprocessable(
+                f"unknown probe_type {probe_type!r}; valid: {', '.join(PROBE_TYPES)}",
+                code="invalid_probe_type",
+                extra={"probe_types": list(PROBE_TYPES)},
+            )
+        context = self._preconditions(caller=caller, slug=slug, session_id=session_id, images=1)
+        job = self._submit(
+            caller=caller, slug=slug, session_id=session_id, context=context, probe_type=probe_type
+        )
+        data = {
+            "probe_id": job["job_id"],
+            "session_id": session_id,
+            "probe_type": probe_type,
+            "image_kind": PROBE_TYPES[probe_type],
+            "request_status": job["state"],
+            "decision": "send_image",
+            "deliverable": True,
+        }
+        return envelope(
+            data,
+            [
+                (
+                    f"GET /v1/characters/{slug}/image-probe/{job['job_id']}",
+                    "Poll the probe result (image URL + assets sent + consistency)",
+                ),
+                (
+                    f"GET /v1/sessions/{session_id}/events?since=0",
+                    "Watch the session log for the image.ready event",
+                ),
+            ],
+        )
+
+    def get_probe(self, *, caller: Caller, slug: str, probe_id: str) -> dict[str, Any]:
+        job = self._job(caller, slug, probe_id)
+        return envelope(self._reports.report(job))
+
+    def list_probes(self, *, caller: Caller, slug: str, limit: int = 20) -> dict[str, Any]:
+        jobs = [j for j in self._character_jobs(caller, slug) if j["inputs"].get("probe_type")][:limit]
+        return envelope({"probe_types": list(PROBE_TYPES), "probes": [self._reports.report(j) for j in jobs]})
+
+    # ------------------------------------------------------------------ inventory
+    def generate_inventory(
+        self,
+        *,
+        caller: Caller,
+        slug: str,
+        session_id: str,
+        categories: Sequence[str],
+        count_per_category: int,
+        style_brief: str | None,
+        forbidden: Sequence[str],
+        hold_for_review: bool,
+    ) -> dict[str, Any]:
+        unknown = [c for c in categories if c not in INVENTORY_CATEGORIES]
+        if unknown:
+            raise Unprocessable(
+                f"unknown inventory categor{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)}; "
+                f"valid: {', '.join(INVENTORY_CATEGORIES)}",
+                code="invalid_category",
+            )
+        requested = len(categories) * count_per_category
+        if requested > MAX_BATCH:
+            raise Unprocessable(
+                f"{requested} images requested; max {MAX_BATCH} per batch",
+                code="batch_too_large",
+                fix=f"Reduce categories × count_per_category to ≤ {MAX_BATCH}.",
+            )
+        context = self._preconditions(caller=caller, slug=slug, session_id=session_id, images=requested)
+        batch = []
+        for category in categories:
+            for _ in range(count_per_category):
+                entry: dict[str, Any] = {"category": category, "image_kind": INVENTORY_CATEGORIES[category]}
+                try:
+                    job = self._submit(
+                        caller=caller,
+                        slug=slug,
+                        session_id=session_id,
+                        context=context,
+                        category=category,
+                        hold_for_review=hold_for_review,
+                        style_brief=style_brief,
+                        forbidden=list(forbidden),
+                    )
+                    entry.update(request_id=job["job_id"], request_status=job["state"], deliverable=True)
+                except LikenessError as exc:
+                    # one item that cannot be queued does not sink the batch
+                    entry.update(request_id=None, error=exc.message, deliverable=False)
+                batch.append(entry)
+        data = {
+            "requested": requested,
+            "queued": sum(1 for e in batch if e["request_id"]),
+            "hold_for_review": hold_for_review,
+            "batch": batch,
+        }
+        return envelope(
+            data,
+            [
+                (f"GET /v1/characters/{slug}/inventory/generations", "Poll the generation batch status"),
+                (
+                    f"GET /v1/characters/{slug}/visual-inventory",
+                    "See the new typed inventory assets as they complete",
+                ),
+            ],
+        )
+
+    def inventory_generations(self, *, caller: Caller, slug: str) -> dict[str, Any]:
+        jobs = [j for j in self._character_jobs(caller, slug) if j["inputs"].get("category")]
+        return envelope(
+            {
+                "categories": sorted(INVENTORY_CATEGORIES),
+                "generations": [self._reports.report(j) for j in jobs],
+            }
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _submit(
+        self,
+        *,
+        caller: Caller,
+        slug: str,
+        session_id: str,
+        context: dict[str, Any],
+        probe_type: str | None = None,
+        category: str | None = None,
+        hold_for_review: bool = False,
+        style_brief: str | None = None,
+        forbidden: list[str] | None = None,
+    ) -> Item:
+        account = caller.account_id
+        identity = context["identities"][0]
+        parent = self._last_image(caller, slug, session_id) if probe_type in CONTINUITY_DEPENDENT else None
+        wardrobe = self._assets.active_assets(account_id=account, slug=slug, category="wardrobe")
+        inputs = {
+            "slug": slug,
+            "session_id": session_id,
+            "probe_type": probe_type,
+            "category": category,
+            "image_kind": PROBE_TYPES[probe_type] if probe_type else INVENTORY_CATEGORIES[category or ""],
+            "hold_for_review": hold_for_review,
+            "style_brief": style_brief,
+            "forbidden": forbidden or [],
+            "version_id": context["version"].get("version_id"),
+            "avoid_visual_changes": list((context["anchors"] or {}).get("avoid_visual_changes") or []),
+            "identities": [
+                {"asset_id": a["asset_id"], "key": a["key"], "embedding": _b64(a.get("embedding"))}
+                for a in context["identities"]
+            ],
+            "wardrobe": [{"asset_id": a["asset_id"], "key": a["key"]} for a in wardrobe],
+            "parent": parent,
+            "assets_sent": [identity["asset_id"]] + ([parent["probe_id"]] if parent else []),
+        }
+        try:
+            submitted = self._jobs.submit(
+                caller=caller,
+                submission=JobSubmission(
+                    job_type=CHARACTER_IMAGE_JOB_TYPE,
+                    inputs=inputs,
+                    cost=self._settings.character_image_credits,
+                    engine="classical",
+                    index_prefix=f"{PROBE_INDEX_PREFIX}#{slug}",
+                ),
+                respond=lambda job: {"job_id": job["job_id"], "state": job["state"]},
+            )
+        except InsufficientCredits as exc:
+            raise self._over_budget(
+                self._settings.character_image_credits, int(exc.extra.get("balance", 0))
+            ) from exc
+        job = self._table.get(*job_key(submitted.job_id))
+        assert job is not None
+        return job
+
+    def _last_image(self, caller: Caller, slug: str, session_id: str) -> dict[str, Any] | None:
+        """The session's latest generated image: what continuity probes follow."""
+        for job in self._character_jobs(caller, slug):
+            results = (job.get("outputs") or {}).get("results") or []
+            if job["inputs"]["session_id"] != session_id or job["state"] != JobState.SUCCEEDED.value:
+                continue
+            shows_person = results and (results[0].get("details") or {}).get("shows_person", True)
+            if shows_person and results[0]["kind"] == "image":
+                return {"probe_id": job["job_id"], "key": results[0]["key"]}
+        return None
+
+    def _character_jobs(self, caller: Caller, slug: str) -> list[Item]:
+        self._jobs.require(caller, Scope.IDENTITIES_READ)
+        self._characters.require_active(caller=caller, slug=slug)
+        return list(
+            self._table.iter_query(
+                f"ACCOUNT#{caller.account_id}",
+                sk_prefix=f"{PROBE_INDEX_PREFIX}#{slug}#",
+                index="GSI1",
+                forward=False,
+            )
+        )
+
+    def _job(self, caller: Caller, slug: str, probe_id: str) -> Item:
+        self._jobs.require(caller, Scope.IDENTITIES_READ)
+        job = self._table.get(*job_key(probe_id))
+        if (
+            job is None
+            or job["account_id"] != caller.account_id
+            or job["job_type"] != CHARACTER_IMAGE_JOB_TYPE
+            or job["inputs"].get("slug") != slug
+        ):
+            raise NotFound(f"probe {probe_id} not found", code="probe_not_found")
+        return job
+
+
+def _b64(value: Any) -> str | None:
+    if value is None:
+        return None
+    return base64.b64encode(bytes(value)).decode()
+
+
+class CharacterImageGenerator:
+    """The character_image job's executor (probes and inventory items)."""
+
+    def __init__(
+        self,
+        *,
+        blobs: BlobStore,
+        engine_for: Callable[[str], Engine],
+        judge: Callable[[], ConsistencyJudge],
+        sessions: Callable[[], SessionService],
+        assets: Callable[[], AssetService],
+    ) -> None:
+        self._blobs = blobs
+        self._engine_for = engine_for
+        self._judge = judge
+        self._sessions = sessions
+        self._assets = assets
+
+    def execute(self, job: Item) -> list[ProducedResult]:
+        import numpy as np
+
+        inputs = job["inputs"]
+        kind = inputs.get("probe_type") or inputs["category"]
+        identity = inputs["identities"][0]
+        face = EngineImage(
+            data=self._blobs.get(identity["key"]), label=f"identity asset {identity['asset_id']}"
+        )
+        parent = inputs.get("parent")
+        parent_image = (
+            EngineImage(data=self._blobs.get(parent["key"]), label="the previous image") if parent else None
+        )
+        seed = job["job_id"][:16]
+        relation, request = self._request(kind, inputs, face, parent_image, seed)
+        outputs = self._engine_for(job["engine"]).run(request)
+        if not outputs:
+            raise EngineError("the engine produced no image")
+        output = outputs[0]
+        stored = inputs["identities"][0].get("embedding")
+        embedding = np.frombuffer(base64.b64decode(stored), dtype=np.float32) if stored else None
+        consistency, checks = self._verdict(output, embedding, parent_image, relation, inputs)
+        details = {
+            **dict(output.details),
+            "probe_consistency": consistency,
+            "shows_person": output.shows_person,
+        }
+        if checks is not None:
+            details["visual_checks"] = checks
+        return [
+            ProducedResult(
+                data=output.data,
+                content_type=output.content_type,
+                width=output.width,
+                height=output.height,
+                kind=output.kind,
+                consistency=None,
+                details=details,
+            )
+        ]
+
+    def _request(
+        self, kind: str, inputs: dict[str, Any], face: EngineImage, parent: EngineImage | None, seed: str
+    ) -> tuple[str, EngineRequest]:
+        common = {"seed": seed, "size": 768, "format": "png"}
+        if kind in ("identity_selfie", "forbidden_visual_check"):
+            return "identity_anchor", EngineRequest(
+                operation=Operation.PORTRAIT, face_images=(face,), params={**common, "framing": "headshot"}
+            )
+        if kind == "full_body_identity":
+            self._require_body(face)
+            return "identity_anchor", EngineRequest(
+                operation=Operation.EDIT,
+                base_image=face,
+                params={"instructions": [{"op": "crop", "aspect_ratio": "9:16"}], "format": "png"},
+            )
+        if kind in ("wardrobe_variation", "wardrobe"):
+            if not inputs.get("wardrobe"):
+                raise EngineError(
+                    "the classical engine cannot invent an outfit; it dresses the character in an active "
+                    "wardrobe asset, and this character has none "
+                    "(upload one with category=wardrobe and approve it)",
+                    code="engine_cannot_do",
+                    missing="an active wardrobe asset",
+                )
+            garment = inputs["wardrobe"][int(seed, 16) % len(inputs["wardrobe"])]
+            garment_image = EngineImage(
+                data=self._blobs.get(garment["key"]), label=f"wardrobe asset {garment['asset_id']}"
+            )
+            return "identity_anchor", EngineRequest(
+                operation=Operation.TRY_ON, base_image=face, garment_images=(garment_image,), params=common
+            )
+        if kind in ("accessory_carry_forward", "same_scene_followup"):
+            if parent is None:
+                # nothing to follow yet: a new episode starts from the identity
+                return "new_episode", EngineRequest(
+                    operation=Operation.PORTRAIT,
+                    face_images=(face,),
+                    params={**common, "framing": "headshot"},
+                )
+            if kind == "accessory_carry_forward":
+                return "carried_forward", EngineRequest(
+                    operation=Operation.PORTRAIT,
+                    face_images=(parent,),
+                    params={**common, "framing": "head_and_shoulders"},
+                )
+            return "same_scene", EngineRequest(
+                operation=Operation.FACE_TRANSFER,
+                base_image=parent,
+                face_images=(face,),
+                params={"format": "png"},
+            )
+        if kind in ("scene", "place"):
+            return "scene_from_identity_photo", EngineRequest(
+                operation=Operation.SCENE, face_images=(face,), params=common
+            )
+        what = "the character using an object" if kind == "prop_usage" else f"{kind} objects"
+        raise EngineError(
+            f"the classical engine cannot draw {what}: "
+            "it has no generative model for things that are not in the character's photos",
+            code="engine_cannot_do",
+            missing=f"an engine that can draw {kind}",
+        )
+
+    @staticmethod
+    def _require_body(image: EngineImage) -> None:
+        """A full-body probe reframes an identity image that shows the body; none is drawn."""
+        from likeness.faces.pipeline import get_default_pipeline
+
+        analysis = get_default_pipeline().analyze(image.data)
+        if analysis.primary is None:
+            raise EngineError(f"{image.label} shows no face", code="no_face")
+        share = analysis.primary.height / analysis.decoded.height
+        if share > FULL_BODY_MAX_FACE_SHARE:
+            raise EngineError(
+                f"the identity image is a portrait (the face is {share:.0%} of its height); the classical "
+                "engine cannot draw a body: upload a full-body identity image",
+                code="engine_cannot_do",
+                missing="a full-body identity image",
+            )
+
+    def _verdict(
+        self,
+        output: EngineOutput,
+        identity: Any,
+        parent: EngineImage | None,
+        relation: str,
+        inputs: dict[str, Any],
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        if not output.shows_person:
+            return {
+                "status": "passed",
+                "reason": "the image shows no person, so there is no face to compare; "
+                "it is the identity photo's own setting",
+                "continuity_relation": relation,
+                "parent_bitmap_available": parent is not None,
+            }, None
+        judge = self._judge()
+        if identity is None:
+            raise EngineError("the identity asset has no stored embedding", code="missing_input")
+        report = judge.judge(output.data, [identity], mode="same_person")
+        status, reasons = report.verdict.value, [f"identity: {report.reason}"]
+        if parent is not None and relation in ("carried_forward", "same_scene"):
+            with contextlib.suppress(EngineError):
+                parent_embedding = judge.reference_embeddings([parent])
+                follow = judge.judge(output.data, parent_embedding, mode="same_person")
+                reasons.append(f"previous image: {follow.reason}")
+                status = _worst(status, follow.verdict.value)
+        checks = None
+        if inputs.get("probe_type") == "forbidden_visual_check":
+            checks = _forbidden_checks(inputs.get("avoid_visual_changes") or [])
+        return {
+            "status": status,
+            "reason": "; ".join(reasons),
+            "continuity_relation": relation,
+            "parent_bitmap_available": parent is not None,
+            "score": report.score,
+            "threshold": report.threshold,
+        }, checks
+
+    def surface_records(self, job: Item, records: Sequence[Item]) -> list[TransactItem | Item]:
+        """The session's image.ready event and, for inventory items, the new visual asset."""
+        inputs = job["inputs"]
+        if not records:
+            return []
+        record = records[0]
+        rows: list[Any] = [
+            self._sessions().event_write(
+                session_id=inputs["session_id"],
+                event_type="image.ready",
+                data={
+                    "probe_id": job["job_id"],
+                    "probe_type": inputs.get("probe_type"),
+                    "category": inputs.get("category"),
+                    "image_kind": inputs["image_kind"],
+                    "result_id": record["result_id"],
+                },
+            )
+        ]
+        if inputs.get("category"):
+            from likeness.characters.assets import asset_object_key
+
+            # the asset keeps its own copy: job result files are deleted after their window
+            asset_id = f"asset_{job['job_id'].replace('-', '')[:20]}"
+            key = asset_object_key(
+                job["account_id"], inputs["slug"], asset_id, record["key"].rsplit(".", 1)[-1]
+            )
+            self._blobs.put(key, self._blobs.get(record["key"]), content_type=record["content_type"])
+            rows.append(
+                self._assets().generated_asset_item(
+                    account_id=job["account_id"],
+                    slug=inputs["slug"],
+                    category=inputs["category"],
+                    key=key,
+                    asset_id=asset_id,
+                    width=record["width"],
+                    height=record["height"],
+                    content_type=record["content_type"],
+                    label=f"generated {inputs['category']}",
+                    hold_for_review=bool(inputs.get("hold_for_review")),
+                    source_probe_id=job["job_id"],
+                )
+            )
+        return rows
+
+
+_ORDER = {"passed": 0, "manual_required": 1, "failed": 2}
+
+
+def _worst(a: str, b: str) -> str:
+    return a if _ORDER.get(a, 2) >= _ORDER.get(b, 2) else b
+
+
+def _forbidden_checks(constraints: Sequence[str]) -> dict[str, Any]:
+    """Which avoid_visual_changes constraints the classical engine can vouch for.
+
+    Its selfies are re-framings of the identity photo: no hair, makeup or colour is redrawn,
+    so constraints about changing those hold by construction; anything else is reported as not
+    measurable rather than guessed."""
+    by_construction = ("hair", "makeup", "colour", "color", "glasses", "skin", "tattoo", "beard")
+    held: list[str] = []
+    unmeasured: list[str] = []
+    for constraint in constraints:
+        (held if any(word in constraint.lower() for word in by_construction) else unmeasured).append(
+            constraint
+        )
+    return {
+        "held": held,
+        "not_measurable": unmeasured,
+        "method": "the classical engine re-frames the identity photo and redraws no features",
+    }
