@@ -279,3 +279,30 @@ def test_probe_preconditions_in_the_specs_order(author: ApiUser, make_user: Call
     )
     assert demo.status_code == 403
     assert probe(author, slug, session_id, "selfie_of_the_moon").status_code == 422
+
+
+def test_held_inventory_items_become_candidates_to_approve(author: ApiUser) -> None:
+    slug = make_character(author)
+    session_id = open_session(author, slug)
+    resp = author.client.post(
+        f"/v1/characters/{slug}/inventory/generate",
+        json={"categories": ["place"], "session_id": session_id, "hold_for_review": True},
+    )
+    assert resp.status_code == 200 and resp.json()["data"]["hold_for_review"] is True
+    request_id = resp.json()["data"]["batch"][0]["request_id"]
+    assert wait_for_report(author, slug, request_id)["state"] == "ready"
+    from likeness.wiring import asset_service
+
+    assets = [
+        a
+        for a in asset_service().all_assets(account_id=author.account_id, slug=slug)
+        if a["category"] == "place"
+    ]
+    assert [(a["asset_status"], a["promotion_status"]) for a in assets] == [("candidate", "candidate")]
+    approved = author.client.patch(
+        f"/v1/characters/{slug}/visual-assets/{assets[0]['asset_id']}",
+        json={"promotion_status": "approved_keyframe"},
+    )
+    assert approved.status_code == 200, approved.text
+    readiness = author.client.get(f"/v1/characters/{slug}/visual-readiness").json()["data"]
+    assert readiness["status"] == "ready"
