@@ -37,7 +37,8 @@ class InlineImage:
         return EXTENSIONS[self.format]
 
 
-def _sniff(data: bytes) -> str | None:
+def sniff_format(data: bytes) -> str | None:
+    """JPEG, PNG or WEBP from the file's magic bytes, else None."""
     if data.startswith(b"\xff\xd8\xff"):
         return "JPEG"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -83,7 +84,7 @@ def decode_inline_image(
             code="image_too_large",
             fix=f"Send images of at most {max_bytes // (1024 * 1024)} MB each.",
         )
-    image_format = _sniff(data)
+    image_format = sniff_format(data)
     if image_format is None:
         shown = f" (declared {declared})" if declared else ""
         raise ImageRejected(

@@ -328,6 +328,7 @@ def probe_service(settings: Settings | None = None) -> ProbeService:
         sessions=session_service(settings),
         assets=asset_service(settings),
         reports=ProbeReports(presenter=jobs.presenter),
+        accounts=account_service(settings),
         settings=settings,
     )
 

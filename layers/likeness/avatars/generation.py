@@ -17,19 +17,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, get_args
 
 from likeness.avatars.models import AspectRatio, AvatarOutput, Style
 from likeness.aws.dynamodb import Item
-from likeness.aws.s3 import BlobStore
-from likeness.engines.base import Engine, EngineError, EngineImage, EngineRequest, Operation
-from likeness.jobs.generation import generate_and_judge
+from likeness.engines.base import EngineError, EngineImage, EngineRequest, Operation
+from likeness.jobs.generation import EngineExecutor, generate_and_judge
 from likeness.jobs.runner import ProducedResult
-from likeness.library import ReferenceLibrary
 
 if TYPE_CHECKING:
-    from likeness.engines.consistency import ConsistencyJudge
+    pass
 
 LIBRARY_BLEND_SIZE = 2
 # hints={"composition": "face_in_scene"} with two references: the person, then the scene
@@ -57,20 +54,7 @@ def engine_params(*, hints: dict[str, Any], output: dict[str, Any], seed: str) -
     return params
 
 
-class AvatarGenerator:
-    def __init__(
-        self,
-        *,
-        blobs: BlobStore,
-        library: ReferenceLibrary,
-        engine_for: Callable[[str], Engine],
-        judge: Callable[[], ConsistencyJudge],
-    ) -> None:
-        self._blobs = blobs
-        self._library = library
-        self._engine_for = engine_for
-        self._judge = judge
-
+class AvatarGenerator(EngineExecutor):
     def execute(self, job: Item) -> list[ProducedResult]:
         inputs = job["inputs"]
         hints: dict[str, Any] = inputs.get("hints") or {}

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from likeness.accounts.models import Caller, Scope
+from likeness.accounts.service import AccountService
 from likeness.aws.dynamodb import DynamoTable, Item, TransactItem
 from likeness.aws.s3 import BlobStore
 from likeness.engines.base import Engine, EngineError, EngineImage, EngineOutput, EngineRequest, Operation
@@ -79,11 +80,10 @@ STATES = {
 
 
 def envelope(data: Any, next_actions: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "data": data,
-        "next_actions": [{"command": c, "description": d} for c, d in next_actions],
-    }
+    """The spec's response envelope, as JSON."""
+    from likeness.characters.models import envelope as wrap
+
+    return wrap(data, next_actions).model_dump(mode="json")
 
 
 class ProbeReports:
@@ -156,8 +156,10 @@ class ProbeService:
         sessions: SessionService,
         assets: AssetService,
         reports: ProbeReports,
+        accounts: AccountService,
         settings: Settings,
     ) -> None:
+        self._accounts = accounts
         self._jobs = jobs
         self._table = table
         self._blobs = blobs
@@ -201,15 +203,10 @@ class ProbeService:
                 fix="GET /v1/characters/{slug}/visual-readiness shows what is missing.",
             )
         cost = self._settings.character_image_credits * images
-        balance = self._jobs_balance(caller)
+        balance = self._accounts.get_account(caller.account_id).credits
         if balance < cost:
             raise self._over_budget(cost, balance)
         return {"version": version, "identities": reachable, "anchors": anchors}
-
-    def _jobs_balance(self, caller: Caller) -> int:
-        from likeness.wiring import account_service
-
-        return account_service().get_account(caller.account_id).credits
 
     @staticmethod
     def _over_budget(cost: int, balance: int) -> LikenessError:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -21,21 +20,19 @@ from likeness.accounts.models import Caller, Scope
 from likeness.avatars.generation import engine_params
 from likeness.avatars.models import AvatarOutput
 from likeness.aws.dynamodb import Item
-from likeness.aws.s3 import BlobStore
-from likeness.engines.base import Engine, EngineError, EngineImage, EngineRequest, Operation
+from likeness.engines.base import EngineError, EngineImage, EngineRequest, Operation
 from likeness.engines.selection import require_engine
 from likeness.identities.service import DRAFT_JOB_TYPE, IdentityService
 from likeness.inline_images import decode_inline_image
-from likeness.jobs.generation import generate_and_judge
+from likeness.jobs.generation import EngineExecutor, generate_and_judge
 from likeness.jobs.idempotency import request_fingerprint
 from likeness.jobs.models import epoch_of
 from likeness.jobs.runner import ProducedResult
 from likeness.jobs.service import InputBlob, JobService, JobSubmission, Submitted
-from likeness.library import ReferenceLibrary
 from likeness.settings import Settings
 
 if TYPE_CHECKING:
-    from likeness.engines.consistency import ConsistencyJudge
+    pass
 
 MAX_DRAFTS = 8
 APPLICABLE_ATTRIBUTES = ("style", "background", "framing", "aspect_ratio")
@@ -196,21 +193,8 @@ class DraftService:
         )
 
 
-class DraftGenerator:
+class DraftGenerator(EngineExecutor):
     """The identity_creation job's executor."""
-
-    def __init__(
-        self,
-        *,
-        blobs: BlobStore,
-        library: ReferenceLibrary,
-        engine_for: Callable[[str], Engine],
-        judge: Callable[[], ConsistencyJudge],
-    ) -> None:
-        self._blobs = blobs
-        self._library = library
-        self._engine_for = engine_for
-        self._judge = judge
 
     def execute(self, job: Item) -> list[ProducedResult]:
         inputs = job["inputs"]

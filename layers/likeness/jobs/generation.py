@@ -8,10 +8,13 @@ with the faces the engine says it used. Imports the models only when a job runs.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from likeness.aws.s3 import BlobStore
 from likeness.engines.base import Engine, EngineError, EngineRequest
 from likeness.jobs.runner import ProducedResult
+from likeness.library import ReferenceLibrary
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,3 +64,21 @@ def generate_and_judge(
             )
         )
     return produced
+
+
+class EngineExecutor:
+    """What every generating executor is built from: the media store, the reference library,
+    the engine catalog and the consistency judge (the last two resolved lazily, per job)."""
+
+    def __init__(
+        self,
+        *,
+        blobs: BlobStore,
+        library: ReferenceLibrary,
+        engine_for: Callable[[str], Engine],
+        judge: Callable[[], ConsistencyJudge],
+    ) -> None:
+        self._blobs = blobs
+        self._library = library
+        self._engine_for = engine_for
+        self._judge = judge

@@ -10,20 +10,18 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from likeness.aws.dynamodb import Item
-from likeness.aws.s3 import BlobStore
-from likeness.engines.base import Engine, EngineError, EngineImage, EngineRequest, Operation
-from likeness.jobs.generation import generate_and_judge
+from likeness.engines.base import EngineError, EngineImage, EngineRequest, Operation
+from likeness.jobs.generation import EngineExecutor, generate_and_judge
 from likeness.jobs.runner import ProducedResult
-from likeness.library import ReferenceLibrary
 from likeness.wardrobe.catalog import RESOLUTION_SIZES
 from likeness.wardrobe.generations import result_rows
 
 if TYPE_CHECKING:
-    from likeness.engines.consistency import ConsistencyJudge
+    pass
 
 VIDEO_FPS = 24
 
@@ -40,20 +38,7 @@ def output_params(inputs: dict[str, Any], seed: str) -> dict[str, Any]:
     return params
 
 
-class WardrobeGenerator:
-    def __init__(
-        self,
-        *,
-        blobs: BlobStore,
-        library: ReferenceLibrary,
-        engine_for: Callable[[str], Engine],
-        judge: Callable[[], ConsistencyJudge],
-    ) -> None:
-        self._blobs = blobs
-        self._library = library
-        self._engine_for = engine_for
-        self._judge = judge
-
+class WardrobeGenerator(EngineExecutor):
     def execute(self, job: Item) -> list[ProducedResult]:
         inputs = job["inputs"]
         keys: dict[str, str] = inputs.get("input_keys") or {}

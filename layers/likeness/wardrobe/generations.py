@@ -11,6 +11,7 @@ from typing import Any
 from likeness.accounts.models import Caller, Scope
 from likeness.aws.dynamodb import DynamoTable, Item, TransactItem
 from likeness.errors import Conflict, NotFound, Unprocessable
+from likeness.inline_images import CONTENT_TYPES, sniff_format
 from likeness.jobs.models import JobState, job_key, result_key
 from likeness.jobs.public import JobPresenter
 from likeness.jobs.service import InputBlob, JobService, JobSubmission
@@ -47,14 +48,6 @@ class Garments:
 class FetchedSource:
     data: bytes
     content_type: str
-
-
-def _sniff_image_type(data: bytes) -> str:
-    if data.startswith(b"\x89PNG"):
-        return "image/png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return "image/jpeg"
 
 
 def _extension(content_type: str) -> str:
@@ -166,7 +159,13 @@ class GenerationService:
                 )
         if request.avatar_id is not None:
             avatar = self._garments.avatar(account, request.avatar_id)
-            blobs.append(InputBlob(name="avatar.img", data=avatar, content_type=_sniff_image_type(avatar)))
+            blobs.append(
+                InputBlob(
+                    name="avatar.img",
+                    data=avatar,
+                    content_type=CONTENT_TYPES.get(sniff_format(avatar) or "", "image/jpeg"),
+                )
+            )
         if request.generation_result_parent_id is not None:
             stored = self._store.result_file(
                 account_id=account, generation_result_id=request.generation_result_parent_id
