@@ -33,7 +33,7 @@ bench: venv
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy layers/likeness functions infra
+	$(BIN)/mypy layers/likeness functions infra gpu_jobs
 
 ## make admin ARGS="group-create studio": the admin CLI against the running local stack
 admin: venv

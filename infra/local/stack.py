@@ -1,4 +1,4 @@
-"""The whole local stack: emulator, provisioning, dev account, gateway and SQS consumers.
+"""The whole local stack: emulator, provisioning, dev account, gateway, SQS consumers and pipes.
 
 Used by ``python -m infra.local`` (``make run``) and by session-scoped e2e fixtures::
 
@@ -23,6 +23,7 @@ from infra.local._environ import EnvironmentPatch, reset_caches
 from infra.local.consumers import ConsumerRunner
 from infra.local.emulator import Emulator, start_emulator
 from infra.local.gateway import Gateway
+from infra.local.pipes import PipeRunner
 from infra.local.provision import ProvisionResult, provision_resources
 from infra.local.schedules import ScheduleRunner
 from infra.local.template import Template
@@ -72,6 +73,7 @@ class LocalStack:
         self.provisioned: ProvisionResult | None = None
         self.gateway: Gateway | None = None
         self.consumers: ConsumerRunner | None = None
+        self.pipes: PipeRunner | None = None
         self.schedules: ScheduleRunner | None = None
         self.info: LocalStackInfo | None = None
         self._emulator: Emulator | None = None
@@ -132,6 +134,9 @@ class LocalStack:
 
             self.consumers = ConsumerRunner(template)
             self.consumers.start()
+            # SQS -> Batch pipes: the job definition's command, run here on the CPU
+            self.pipes = PipeRunner(template)
+            self.pipes.start()
             self.schedules = ScheduleRunner(template)
             self.schedules.start()
         except BaseException:
@@ -180,12 +185,20 @@ class LocalStack:
         if self.schedules is not None:
             self.schedules.stop()
             self.schedules = None
+        if self.pipes is not None:
+            self.pipes.request_stop()  # first: no pipe polls on while the consumers are joined
         if self.consumers is not None:
             try:
                 self.consumers.stop()
             except Exception:
                 log.exception("stopping the consumers failed")
             self.consumers = None
+        if self.pipes is not None:
+            try:
+                self.pipes.stop()
+            except Exception:
+                log.exception("stopping the pipes failed")
+            self.pipes = None
         if self._server is not None:
             self._server.should_exit = True
             if self._server_thread is not None:
@@ -198,6 +211,28 @@ class LocalStack:
             self._emulator = None
         reset_caches()
         self.info = None
+
+    def drain(self, timeout: float = 120) -> None:
+        """Wait until every consumer and pipe queue is empty and nothing is being handled.
+
+        A pipe's job can queue work for a consumer (an event for the webhook queue) and the
+        other way round, so both are drained until a pass finds them idle together.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(0.1, deadline - time.monotonic())
+            if self.pipes is not None:
+                self.pipes.drain(timeout=left)
+            if self.consumers is not None:
+                self.consumers.drain(timeout=max(0.1, deadline - time.monotonic()))
+            if self.pipes is None or self._pipes_idle():
+                return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the local stack's queues did not drain within {timeout}s")
+
+    def _pipes_idle(self) -> bool:
+        assert self.pipes is not None
+        return all(v == 0 for depth in self.pipes.queue_depths().values() for v in depth.values())
 
     def __enter__(self) -> LocalStack:
         if self.info is None:

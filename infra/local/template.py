@@ -25,6 +25,8 @@ DEFAULT_TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
 # Parameter values the local stack uses unless told otherwise (only applied when declared).
 LOCAL_PARAMETERS: dict[str, str] = {"Stage": "local"}
+# Metadata.<this>.Parameters in a template: its own local values (they win over LOCAL_PARAMETERS)
+LOCAL_METADATA_KEY = "LocalStack"
 # moto's fixed account; provisioning replaces it with the caller's account where it can.
 DEFAULT_ACCOUNT_ID = "123456789012"
 NAME_PREFIX = "likeness"
@@ -85,6 +87,25 @@ for _tag in (
     "GetAZs", "ImportValue", "Base64", "Cidr", "Length", "ToJsonString", "Transform",
 ):  # fmt: skip
     CloudFormationLoader.add_constructor(f"!{_tag}", _intrinsic(f"Fn::{_tag}"))
+
+
+def local_parameters(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The template's own local values: ``Metadata.LocalStack.Parameters`` (declared ones only).
+
+    A template states there what the local stack should use where a deployment's default does
+    not fit (e.g. placeholder network ids so a condition keeps the resources it guards).
+    """
+    metadata = data.get("Metadata")
+    local = metadata.get(LOCAL_METADATA_KEY) if isinstance(metadata, Mapping) else None
+    values = local.get("Parameters") if isinstance(local, Mapping) else None
+    values = values if isinstance(values, Mapping) else {}
+    declared = data.get("Parameters") or {}
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        raise TemplateError(
+            f"Metadata.{LOCAL_METADATA_KEY}.Parameters names undeclared parameters: {unknown}"
+        )
+    return dict(values)
 
 
 def load_template_data(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -240,6 +261,7 @@ class Template:
         data = load_template_data(template_path)
         declared = data.get("Parameters") or {}
         values = {k: v for k, v in LOCAL_PARAMETERS.items() if k in declared}
+        values.update(local_parameters(data))
         values.update(parameters or {})
         return cls(data, parameters=values, path=template_path, **kwargs)
 
@@ -368,6 +390,13 @@ class Template:
         "AWS::Serverless::Function": "FunctionName",
         "AWS::Lambda::Function": "FunctionName",
         "AWS::Serverless::LayerVersion": "LayerName",
+        "AWS::IAM::Role": "RoleName",
+        "AWS::IAM::InstanceProfile": "InstanceProfileName",
+        "AWS::ECR::Repository": "RepositoryName",
+        "AWS::Batch::ComputeEnvironment": "ComputeEnvironmentName",
+        "AWS::Batch::JobQueue": "JobQueueName",
+        "AWS::Batch::JobDefinition": "JobDefinitionName",
+        "AWS::Pipes::Pipe": "Name",
     }
 
     def resource_name(self, logical_id: str) -> str:
@@ -423,7 +452,16 @@ class Template:
             return f"local{logical_id.lower()}"
         if rtype == "AWS::Serverless::LayerVersion":
             return self._arn("lambda", f"layer:{self.resource_name(logical_id)}:1")
+        if rtype in self._REF_IS_ARN:
+            return self._get_att(logical_id, self._REF_IS_ARN[rtype])
         return self.resource_name(logical_id)
+
+    # resources whose Ref is their ARN (the attribute that holds it)
+    _REF_IS_ARN = {
+        "AWS::Batch::ComputeEnvironment": "ComputeEnvironmentArn",
+        "AWS::Batch::JobQueue": "JobQueueArn",
+        "AWS::Batch::JobDefinition": "JobDefinitionArn",
+    }
 
     def _get_att(self, logical_id: str, attribute: str) -> Any:
         bound = self._bound.get(logical_id, {})
@@ -453,6 +491,22 @@ class Template:
             attributes = {"Arn": self._arn("events", path)}
         elif rtype in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             attributes = {"Arn": self._arn("lambda", f"function:{name}")}
+        elif rtype == "AWS::IAM::Role":
+            arn = self._arn("iam", f"role/{name}", region=False)
+            attributes = {"Arn": arn, "RoleId": f"AROA{hashlib.sha1(arn.encode()).hexdigest()[:17].upper()}"}
+        elif rtype == "AWS::IAM::InstanceProfile":
+            attributes = {"Arn": self._arn("iam", f"instance-profile/{name}", region=False)}
+        elif rtype == "AWS::ECR::Repository":
+            host = f"{self.account_id}.dkr.ecr.{self.region}.{self._ref('AWS::URLSuffix')}"
+            attributes = {"Arn": self._arn("ecr", f"repository/{name}"), "RepositoryUri": f"{host}/{name}"}
+        elif rtype == "AWS::Batch::ComputeEnvironment":
+            attributes = {"ComputeEnvironmentArn": self._arn("batch", f"compute-environment/{name}")}
+        elif rtype == "AWS::Batch::JobQueue":
+            attributes = {"JobQueueArn": self._arn("batch", f"job-queue/{name}")}
+        elif rtype == "AWS::Batch::JobDefinition":
+            attributes = {"JobDefinitionArn": self._arn("batch", f"job-definition/{name}:1")}
+        elif rtype == "AWS::Pipes::Pipe":
+            attributes = {"Arn": self._arn("pipes", f"pipe/{name}")}
         if attribute not in attributes:
             raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} ({rtype}) is not supported locally")
         return attributes[attribute]

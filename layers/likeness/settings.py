@@ -74,6 +74,26 @@ class Settings(BaseSettings):
     # events kept for GET /webhooks/events
     event_log_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
 
+    # media identities: index jobs go to the Lambda consumer's queue when the file is at most
+    # media_lambda_max_bytes, larger ones to the queue the Pipe feeds to AWS Batch; with no batch
+    # queue everything goes to the index queue
+    media_index_queue_url: str = ""
+    media_batch_queue_url: str = ""
+    media_lambda_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    # the queue's maxReceiveCount and the job definition's RetryStrategy: on the last attempt a
+    # consumer fails the file with the error instead of leaving it "processing"
+    media_index_max_attempts: int = Field(default=3, ge=1, le=10)
+    # a file sent in the request body (multipart). API Gateway stops payloads at 10 MB; bigger files
+    # go to S3 first (POST /api/v1/files/uploads hands out a presigned PUT) and are named by s3_key
+    media_max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # a file named by s3_key (S3's single PUT stops at 5 GB)
+    media_max_source_bytes: int = Field(default=5 * 1024 * 1024 * 1024, ge=1024)
+    media_max_subtitles_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    media_upload_url_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # the face embeddings an identity keeps for matching besides its profile image (bound faces,
+    # merged identities' faces); the oldest go first
+    media_max_enrolled_faces: int = Field(default=24, ge=1, le=500)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -374,3 +374,64 @@ def readiness_service(settings: Settings | None = None) -> ReadinessService:
         assets=asset_service(settings),
         accounts=account_service(settings),
     )
+
+
+# ---- media identities (files, identities, the index job)
+if TYPE_CHECKING:
+    from likeness.media.files import FileService
+    from likeness.media.identities import MediaIdentityService
+    from likeness.media.index_job import MediaIndexJob
+    from likeness.media.indexing import MediaIndexer
+    from likeness.media.store import MediaStore
+
+
+def media_store(settings: Settings | None = None) -> MediaStore:
+    from likeness.media.store import MediaStore
+
+    return MediaStore(table=table(settings), blobs=blob_store(settings))
+
+
+@lru_cache(maxsize=1)
+def media_indexer() -> MediaIndexer:
+    """One indexer per process: it holds the loaded face models and its embedding workers."""
+    from likeness.media.indexing import MediaIndexer
+
+    return MediaIndexer()
+
+
+def media_file_service(settings: Settings | None = None) -> FileService:
+    from likeness.media.files import FileService
+
+    settings = settings or get_settings()
+    sqs = get_client("sqs")
+    return FileService(
+        store=media_store(settings),
+        index_queue=JobQueue(client=sqs, queue_url=settings.media_index_queue_url),
+        batch_queue=(
+            JobQueue(client=sqs, queue_url=settings.media_batch_queue_url)
+            if settings.media_batch_queue_url
+            else None
+        ),
+        events=event_publisher(settings),
+        settings=settings,
+    )
+
+
+def media_identity_service(settings: Settings | None = None) -> MediaIdentityService:
+    from likeness.media.identities import MediaIdentityService
+
+    settings = settings or get_settings()
+    # the face models load on the first profile image, not for the other routes
+    return MediaIdentityService(
+        store=media_store(settings), settings=settings, indexer=lambda: media_indexer()
+    )
+
+
+def media_index_job(settings: Settings | None = None) -> MediaIndexJob:
+    """What both index consumers run (the Lambda for small files, the Batch container for large)."""
+    from likeness.media.index_job import MediaIndexJob
+
+    settings = settings or get_settings()
+    return MediaIndexJob(
+        store=media_store(settings), events=event_publisher(settings), indexer=lambda: media_indexer()
+    )

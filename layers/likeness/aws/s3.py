@@ -55,3 +55,35 @@ class BlobStore:
                 "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
             )
         )
+
+    # -- large objects (media files): never read whole into memory
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None when there is no such object."""
+        try:
+            resp = self._client.head_object(Bucket=self.bucket, Key=key)
+        except self._client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(resp["ContentLength"])
+
+    def get_head(self, key: str, length: int) -> bytes:
+        """The object's first ``length`` bytes (enough to sniff its format)."""
+        resp = self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max(length, 1) - 1}")
+        return bytes(resp["Body"].read())
+
+    def copy(self, source_key: str, key: str) -> None:
+        """Server-side copy (multipart above 5 GB: boto3's managed transfer)."""
+        self._client.copy({"Bucket": self.bucket, "Key": source_key}, self.bucket, key)
+
+    def download(self, key: str, path: str) -> None:
+        """Stream the object to a local file."""
+        self._client.download_file(self.bucket, key, path)
+
+    def signed_upload_url(self, key: str, *, expires_in: int) -> str:
+        """A presigned PUT for ``key``: the client uploads the body itself (``curl -T file URL``)."""
+        return str(
+            self._client.generate_presigned_url(
+                "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+            )
+        )

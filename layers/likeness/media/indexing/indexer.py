@@ -64,7 +64,7 @@ class IndexerConfig:
     ambiguous_margin: float = 0.15
     threshold: float = SAME_PERSON_THRESHOLD
     auto_threshold: float = 0.5  # stricter than matching: clusters of strangers must not chain
-    auto_min_seconds: float = 2.0  # an unmatched person on screen this long (or in 2+ traces) recurs
+    auto_min_traces: int = 2  # an unmatched person recurs when seen in this many separate traces
     batch_keyframes: int = 64  # for detectors that do not say (preferred_batch)
     cut_threshold: float = 20.0  # mean absolute change of a 32x18 grey thumbnail (0-255) at a shot cut
     image_long_side: int = 640
@@ -455,8 +455,10 @@ class MediaIndexer:
         self, traces: list[Trace], reader: MediaReader, kind: MediaKind
     ) -> list[AutoCluster]:
         cfg = self.config
-        fps = reader.fps or 25.0
-        unmatched = [t for t in traces if t.identity_uuid is None and t.embedding is not None]
+        embedded = [t for t in traces if t.embedding is not None]
+        unmatched = [
+            t for t in embedded if t.identity_uuid is None and self._distinct(t, embedded, cfg.auto_threshold)
+        ]
         # biggest, longest traces first: they make the steadiest cluster centres
         unmatched.sort(key=lambda t: t.max_face_px * len(t.detections), reverse=True)
         # complete linkage (every member within auto_threshold) so clusters cannot chain through
@@ -482,8 +484,7 @@ class MediaIndexer:
         centres = [np.mean(v, axis=0) for v in vectors]
         clusters: list[AutoCluster] = []
         for group, centre in zip(members, centres, strict=True):
-            on_screen = sum(t.end_frame - t.start_frame + 1 for t in group) / fps
-            if len(group) < 2 and on_screen < cfg.auto_min_seconds:
+            if len(group) < cfg.auto_min_traces:
                 continue
             cluster_id = len(clusters)
             for trace in group:
@@ -496,6 +497,26 @@ class MediaIndexer:
                 )
             )
         return clusters
+
+
+    @staticmethod
+    def _distinct(trace: Trace, embedded: list[Trace], threshold: float) -> bool:
+        """Whether the embedder tells this face apart from the faces on screen with it.
+
+        Two traces in the same frames are two people; when their embeddings are still within
+        ``threshold`` (dark, blurred faces in a crowd all embed alike), neither is reliable enough
+        to found an identity on.
+        """
+        frames = {d.frame_number for d in trace.detections}
+        vector = np.asarray(trace.embedding, dtype=np.float64)
+        for other in embedded:
+            if other is trace or other.end_frame < trace.start_frame or other.start_frame > trace.end_frame:
+                continue
+            if not frames & {d.frame_number for d in other.detections}:
+                continue
+            if float(np.linalg.norm(np.asarray(other.embedding, dtype=np.float64) - vector)) < threshold:
+                return False
+        return True
 
 
 class _Gallery:

@@ -1,0 +1,36 @@
+"""Media identities API (media-identities spec): /api/v1/files, /api/v1/identities and
+/api/v1/identity/... Lambda via Mangum; the same `app` runs under uvicorn.
+
+Light to import: the face models load on the first profile image, never at import; indexing
+itself runs in the index job (functions/media_indexer, gpu_jobs/media_index).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from mangum import Mangum
+
+from functions.media_api import file_routes, identity_routes
+from likeness.http.app import create_app
+from likeness.observability import logger, metrics
+from likeness.settings import get_settings
+
+_settings = get_settings()
+app = create_app(
+    title="Likeness media identities",
+    routers=[file_routes.router, identity_routes.router],
+    # a file at its upload limit with its subtitles and the multipart framing around them, so an
+    # oversized file gets the route's own 413 with its fix
+    max_body_bytes=_settings.media_max_upload_bytes + _settings.media_max_subtitles_bytes + 1024 * 1024,
+)
+asgi_handler = Mangum(app, lifespan="off")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
+    return asgi_handler(event, context)  # type: ignore[arg-type]
