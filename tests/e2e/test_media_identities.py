@@ -230,3 +230,32 @@ def test_deleting_the_file_leaves_the_people(make_user: Any) -> None:
     assert user.client.get(f"/api/v1/files/{created['file_uuid']}").status_code == 404
     assert ok(user.client.get(f"/api/v1/identity/{lin}/files"))["count"] == 0
     assert ok(user.client.get(f"/api/v1/identity/{lin}"))["name"] == "Lin-Manuel Miranda"
+
+
+def test_a_saved_webhook_gets_file_indexed_signed(make_user: Any, local_stack: Any) -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    from tests.webhook_receiver import running_receiver
+
+    user = make_user()
+    with running_receiver() as receiver:
+        endpoint = user.client.post(
+            "/webhooks/endpoints", json={"url": receiver.url("/media"), "events": ["file.*"]}
+        )
+        assert endpoint.status_code == 201, endpoint.text
+        secret = endpoint.json()["secret"]
+        created = ok(
+            user.client.post("/api/v1/files", files={"file": ("pair.jpg", face_bytes("two_people.jpg"))}),
+            202,
+        )
+        file = wait_for_file(user, created["file_uuid"])
+        assert file["status"] == "completed" and file["faces_found"] == 2
+        deadline = time.monotonic() + 60
+        while not receiver.to("/media") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        [delivery] = receiver.to("/media")
+        payload = Webhook(secret).verify(delivery.body, delivery.headers)
+        assert payload["type"] == "file.indexed"
+        assert payload["data"]["file_uuid"] == created["file_uuid"]
+        assert payload["data"]["status"] == "completed"
+        local_stack.consumers.drain(timeout=60)
