@@ -390,20 +390,7 @@ class ConsumerRunner:
     # ------------------------------------------------------------------ tests
 
     def queue_depths(self) -> dict[str, dict[str, int]]:
-        names = (
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        )
-        depths: dict[str, dict[str, int]] = {}
-        for source in self.sources:
-            if source.queue_name in depths:
-                continue
-            attributes = self.sqs.get_queue_attributes(
-                QueueUrl=self.queue_url(source), AttributeNames=list(names)
-            )
-            depths[source.queue_name] = {n: int(attributes["Attributes"].get(n, 0)) for n in names}
-        return depths
+        return queue_depths(self.sqs, {s.queue_name: self.queue_url(s) for s in self.sources})
 
     def drain(self, timeout: float = 30) -> None:
         """Wait until every consumer queue is empty and no batch is being handled.
@@ -411,15 +398,38 @@ class ConsumerRunner:
         Messages left by a failed batch stay in flight for the queue's visibility timeout,
         so drain() times out on them: a test that expects failures should use process_once.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            depths = self.queue_depths()
-            with self._lock:
-                busy = self._in_flight
-            if busy == 0 and all(v == 0 for d in depths.values() for v in d.values()):
-                return
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"consumer queues not drained after {timeout}s: {depths} ({busy} in flight)"
-                )
-            time.sleep(0.05)
+        wait_until_drained(self.queue_depths, self._busy, timeout=timeout, what="consumer queues")
+
+    def _busy(self) -> int:
+        with self._lock:
+            return self._in_flight
+
+
+_DEPTH_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+def queue_depths(sqs: Any, queue_urls: Mapping[str, str]) -> dict[str, dict[str, int]]:
+    """Visible, in-flight and delayed message counts of each named queue."""
+    depths: dict[str, dict[str, int]] = {}
+    for name, url in queue_urls.items():
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(_DEPTH_ATTRIBUTES))
+        depths[name] = {n: int(attributes["Attributes"].get(n, 0)) for n in _DEPTH_ATTRIBUTES}
+    return depths
+
+
+def wait_until_drained(
+    depths: Callable[[], dict[str, dict[str, int]]], busy: Callable[[], int], *, timeout: float, what: str
+) -> None:
+    """Poll until every queue is empty and nothing is being handled; TimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current, in_flight = depths(), busy()
+        if in_flight == 0 and all(v == 0 for d in current.values() for v in d.values()):
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} not drained after {timeout}s: {current} ({in_flight} in flight)")
+        time.sleep(0.05)

@@ -37,7 +37,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.local.consumers import build_sqs_event
+from infra.local.consumers import build_sqs_event, queue_depths, wait_until_drained
 from infra.local.template import Template, cfn_string
 
 log = logging.getLogger(__name__)
@@ -589,30 +589,12 @@ class PipeRunner:
     # ------------------------------------------------------------------ tests
 
     def queue_depths(self) -> dict[str, dict[str, int]]:
-        names = (
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        )
-        depths: dict[str, dict[str, int]] = {}
-        for pipe in self.pipes:
-            if pipe.queue_name in depths:
-                continue
-            attributes = self.sqs.get_queue_attributes(
-                QueueUrl=self.queue_url(pipe), AttributeNames=list(names)
-            )
-            depths[pipe.queue_name] = {n: int(attributes["Attributes"].get(n, 0)) for n in names}
-        return depths
+        return queue_depths(self.sqs, {p.queue_name: self.queue_url(p) for p in self.pipes})
 
     def drain(self, timeout: float = 60) -> None:
         """Wait until every pipe queue is empty and no job is running (see ConsumerRunner.drain)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            depths = self.queue_depths()
-            with self._lock:
-                busy = self._in_flight
-            if busy == 0 and all(v == 0 for d in depths.values() for v in d.values()):
-                return
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"pipe queues not drained after {timeout}s: {depths} ({busy} in flight)")
-            time.sleep(0.05)
+        wait_until_drained(self.queue_depths, self._busy, timeout=timeout, what="pipe queues")
+
+    def _busy(self) -> int:
+        with self._lock:
+            return self._in_flight
