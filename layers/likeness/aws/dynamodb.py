@@ -5,6 +5,7 @@ Items are plain dicts of Python values; (de)serialisation happens here and nowhe
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -209,6 +210,21 @@ class DynamoTable:
                 request = resp.get("UnprocessedKeys") or {}
         return out
 
+    def batch_write(self, *, puts: Sequence[Item] = (), deletes: Sequence[tuple[str, str]] = ()) -> None:
+        """Unconditional puts and deletes, 25 to a request (DynamoDB's limit), unprocessed ones resent."""
+        requests: list[dict[str, Any]] = [{"PutRequest": {"Item": self._dump(item)}} for item in puts]
+        requests += [{"DeleteRequest": {"Key": self._dump({"PK": pk, "SK": sk})}} for pk, sk in deletes]
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table_name: requests[start : start + 25]}
+            for attempt in range(8):
+                resp = self._client.batch_write_item(RequestItems=pending)
+                pending = resp.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))  # throttled: back off before resending
+            else:
+                raise RuntimeError(f"DynamoDB left {len(pending[self.table_name])} writes unprocessed")
+
     def transact(self, items: Sequence[TransactItem]) -> None:
         """All writes or none. Raises ConditionFailed with one reason code per item."""
         ops = []
@@ -232,7 +248,11 @@ class DynamoTable:
 
     # -- helpers
     def _condition_kwargs(
-        self, kwargs: dict[str, Any], condition: str | None, names: dict[str, str] | None, values: Item | None
+        self,
+        kwargs: dict[str, Any],
+        condition: str | None,
+        names: dict[str, str] | None,
+        values: Item | None,
     ) -> None:
         if condition:
             kwargs["ConditionExpression"] = condition

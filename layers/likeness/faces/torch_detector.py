@@ -110,29 +110,23 @@ def _conv(
     stride = tuple(int(v) for v in attrs.get("strides", [1, 1]))
     dilation = tuple(int(v) for v in attrs.get("dilations", [1, 1]))
     groups = int(attrs.get("group", 1))
-    layer: torch.nn.Conv2d | torch.nn.ConvTranspose2d
+    # ONNX stores Conv weights as (out, in/groups, k, k) and ConvTranspose ones as (in, out/groups, k, k)
     if op == "Conv":
-        layer = torch.nn.Conv2d(
-            int(weight.shape[1]) * groups,
-            int(weight.shape[0]),
-            kernel,  # type: ignore[arg-type]
-            stride=stride,  # type: ignore[arg-type]
-            padding=(int(pads[0]), int(pads[1])),
-            dilation=dilation,  # type: ignore[arg-type]
-            groups=groups,
-            bias=bias is not None,
-        )
+        kind: type[torch.nn.Conv2d | torch.nn.ConvTranspose2d] = torch.nn.Conv2d
+        channels_in, channels_out = int(weight.shape[1]) * groups, int(weight.shape[0])
     else:
-        layer = torch.nn.ConvTranspose2d(
-            int(weight.shape[0]),
-            int(weight.shape[1]) * groups,
-            kernel,  # type: ignore[arg-type]
-            stride=stride,  # type: ignore[arg-type]
-            padding=(int(pads[0]), int(pads[1])),
-            dilation=dilation,  # type: ignore[arg-type]
-            groups=groups,
-            bias=bias is not None,
-        )
+        kind = torch.nn.ConvTranspose2d
+        channels_in, channels_out = int(weight.shape[0]), int(weight.shape[1]) * groups
+    layer = kind(
+        channels_in,
+        channels_out,
+        kernel,  # type: ignore[arg-type]
+        stride=stride,  # type: ignore[arg-type]
+        padding=(int(pads[0]), int(pads[1])),
+        dilation=dilation,  # type: ignore[arg-type]
+        groups=groups,
+        bias=bias is not None,
+    )
     with torch.no_grad():
         layer.weight.copy_(weight)
         if bias is not None and layer.bias is not None:

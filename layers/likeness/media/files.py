@@ -529,8 +529,7 @@ class FileService:
         involved += list(item.get("auto_identity_uuids") or [])
         # the record first: a job still running finds no file and stores nothing
         self._store.delete_file_item(account_id, file_uuid)
-        for trace in traces:
-            self._store.delete_trace(account_id, file_uuid, int(trace["trace_id"]))
+        self._store.delete_traces(account_id, file_uuid, traces)
         self._store.blobs.delete_prefix(file_prefix(account_id, file_uuid))
         removed = remove_orphan_autos(
             self._store, account_id, involved, reason=f"file {file_uuid} deleted", key_id=caller.key_id

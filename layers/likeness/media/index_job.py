@@ -174,16 +174,15 @@ class MediaIndexJob:
             self._store.blobs.delete(chunks_key(account_id, file_uuid))
         previous = self._store.file_traces(account_id, file_uuid)
         counts: dict[str, int] = {}
-        kept: set[int] = set()
+        items = []
         for trace in result.traces:
             identity, assignment = _assignment(trace, cluster_uuids, existing)
-            self._store.put_trace(_trace_item(account_id, file_uuid, run_id, trace, identity, assignment))
-            kept.add(trace.trace_id)
+            items.append(_trace_item(account_id, file_uuid, run_id, trace, identity, assignment))
             if identity:
                 counts[identity] = counts.get(identity, 0) + trace.face_count
-        for old in previous:
-            if int(old["trace_id"]) not in kept:
-                self._store.delete_trace(account_id, file_uuid, int(old["trace_id"]))
+        kept = {trace.trace_id for trace in result.traces}
+        stale = [int(old["trace_id"]) for old in previous if int(old["trace_id"]) not in kept]
+        self._store.replace_traces(account_id, file_uuid, items, stale_trace_ids=stale)
 
         now = now_iso()
         fields = {
@@ -243,8 +242,7 @@ class MediaIndexJob:
         account_id, file_uuid = item["account_id"], item["file_uuid"]
         if self._store.get_file(account_id, file_uuid) is None:
             traces = self._store.file_traces(account_id, file_uuid)
-            for trace in traces:
-                self._store.delete_trace(account_id, file_uuid, int(trace["trace_id"]))
+            self._store.delete_traces(account_id, file_uuid, traces)
             self._store.blobs.delete_prefix(file_prefix(account_id, file_uuid))
             involved = [t["identity_uuid"] for t in traces if t.get("identity_uuid")]
             remove_orphan_autos(

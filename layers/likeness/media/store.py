@@ -413,15 +413,21 @@ class MediaStore:
     def get_trace(self, account_id: str, file_uuid: str, trace_id: int) -> Item | None:
         return self.table.get(traces_pk(account_id, file_uuid), trace_sk(trace_id))
 
-    def identity_traces(self, account_id: str, identity_uuid: str, *, limit: int | None = None) -> list[Item]:
+    def identity_traces(
+        self, account_id: str, identity_uuid: str, *, limit: int | None = None
+    ) -> list[Item]:
         """The traces assigned to an identity, every file, ordered by file then trace."""
         return self.table.query(identity_index_pk(account_id, identity_uuid), index="GSI1", limit=limit)
 
-    def put_trace(self, item: Item) -> None:
-        self.table.put(item)
+    def replace_traces(
+        self, account_id: str, file_uuid: str, items: list[Item], *, stale_trace_ids: list[int]
+    ) -> None:
+        """Write a run's traces and drop the previous run's that it no longer has, in batches."""
+        pk = traces_pk(account_id, file_uuid)
+        self.table.batch_write(puts=items, deletes=[(pk, trace_sk(t)) for t in stale_trace_ids])
 
-    def delete_trace(self, account_id: str, file_uuid: str, trace_id: int) -> None:
-        self.table.delete(traces_pk(account_id, file_uuid), trace_sk(trace_id))
+    def delete_traces(self, account_id: str, file_uuid: str, traces: list[Item]) -> None:
+        self.replace_traces(account_id, file_uuid, [], stale_trace_ids=[int(t["trace_id"]) for t in traces])
 
     def assign_trace(
         self,

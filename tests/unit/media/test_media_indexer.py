@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from likeness.errors import FaceRejected, MediaUnreadable
@@ -128,22 +126,6 @@ def test_an_enrolled_person_is_named_in_a_group_photo(indexer):
 def test_a_profile_image_must_show_one_face(indexer):
     with pytest.raises(FaceRejected):
         indexer.embed_profile((FACES / "two_people.jpg").read_bytes())
-
-
-def test_a_bound_face_embeds_as_the_same_person_as_its_trace(indexer, clip_result, lin_known):
-    trace = max(lin_traces(clip_result), key=lambda t: t.max_face_px)
-    face_id = trace.embedded_face_ids[0]
-    detection = next(d for d in trace.detections if d.face_id == face_id)
-    vector = indexer.embed_face(CLIP, kind="video", frame_number=detection.frame_number, box=detection.box)
-    assert vector is not None and len(vector) == 128
-    assert math.dist(vector, trace.embedding) < 0.6
-    assert math.dist(vector, lin_known.embeddings[0]) < 0.6
-
-
-def test_a_face_too_small_to_embed_gives_none(indexer, clip_result):
-    small = min((d for t in clip_result.traces for d in t.detections), key=lambda d: d.height)
-    assert small.height < 40
-    assert indexer.embed_face(CLIP, kind="video", frame_number=small.frame_number, box=small.box) is None
 
 
 def test_a_corrupt_video_fails_with_a_reason(indexer, tmp_path):

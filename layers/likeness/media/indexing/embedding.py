@@ -95,7 +95,7 @@ def _worker_embed(crops: list[FaceCrop]) -> list[np.ndarray]:
     return [_worker_embedder.embed(c.pixels, c.face) for c in crops]
 
 
-def _worker_ready() -> int:
+def _worker_ready(_: int) -> int:
     return os.getpid()
 
 
@@ -144,7 +144,7 @@ class EmbeddingPool:
                         initargs=init_args,
                     )
                     # start every worker now rather than on the first real batch
-                    list(executor.map(_worker_ready_n, range(self.workers)))
+                    list(executor.map(_worker_ready, range(self.workers)))
                     self._executor = executor
                     logger.info(
                         "embedding pool started with %d workers (%s)",
@@ -172,7 +172,3 @@ class EmbeddingPool:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
-
-
-def _worker_ready_n(_: int) -> int:
-    return _worker_ready()

@@ -161,33 +161,6 @@ class MediaIndexer:
         face = pipeline.require_one_face(analysis)
         return [round(float(v), 6) for v in pipeline.embed(analysis, face)]
 
-    def embed_face(
-        self, path: str | Path, *, kind: MediaKind, frame_number: int, box: Sequence[float]
-    ) -> list[float] | None:
-        """The embedding of one detected face of a file (for a bind); None when too small or not found."""
-        import cv2
-
-        x1, y1, x2, y2 = (float(v) for v in box)
-        if y2 - y1 < self.config.min_embed_px:
-            return None
-        frame = open_media(path, kind=kind).frame_at(frame_number)
-        if frame is None:
-            return None
-        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        # landmarks come from running the detector on that frame at the indexed scale
-        reader_scale = self.config.image_long_side / max(rgb.shape[:2])
-        small = cv2.resize(rgb, None, fx=reader_scale, fy=reader_scale, interpolation=cv2.INTER_AREA)
-        faces = self.detector.detect_batch([small])[0]
-        target = (x1, y1, x2, y2)
-        scaled = [(tuple(v / reader_scale for v in f.box), f) for f in faces]
-        best = max(scaled, key=lambda sf: _overlap(sf[0], target), default=None)
-        if best is None or _overlap(best[0], target) < 0.3:
-            return None
-        box_full, face = best
-        landmarks = tuple((px / reader_scale, py / reader_scale) for px, py in face.landmarks)
-        crop = crop_face(rgb, box_full, landmarks, face.score, frame_number=frame_number, idx=0)
-        return [round(float(v), 6) for v in self.pool.embed([crop])[0]]
-
     # ------------------------------------------------------------------ detection and tracking
     def _detect_size(self, reader: MediaReader) -> tuple[int, int]:
         """Detector input size: as small as keeps ``min_face_px`` faces at ``detector_face_px``."""
@@ -258,8 +231,10 @@ class MediaIndexer:
                 t1 = time.perf_counter()
                 frame_faces = to_faces(number, faces)
                 stats.faces_detected += len(frame_faces)
+                detecting_before = timers["detect"]
                 tracker.keyframe(number, frame_faces)
-                timers["track"] += time.perf_counter() - t1
+                # the tracker's in-between detections are already counted as detection
+                timers["track"] += time.perf_counter() - t1 - (timers["detect"] - detecting_before)
                 t2 = time.perf_counter()
                 for track in tracker.open_tracks:
                     face = track.last
@@ -319,9 +294,9 @@ class MediaIndexer:
             from likeness.errors import MediaUnreadable
 
             raise MediaUnreadable("The video has no decodable frames.")
-        t1 = time.perf_counter()
+        t1, detecting_before = time.perf_counter(), timers["detect"]
         tracks = tracker.finish(last)
-        timers["track"] += time.perf_counter() - t1
+        timers["track"] += time.perf_counter() - t1 - (timers["detect"] - detecting_before)
         # faces found only in between keyframes count too
         stats.faces_detected += sum(1 for t in tracks for f in t.faces if f.frame_number % cfg.stride != 0)
         stats.seconds.update({k: max(v, 0.0) for k, v in timers.items()})
@@ -544,9 +519,3 @@ class _Gallery:
 
 def _is_cut(previous: np.ndarray, current: np.ndarray, threshold: float) -> bool:
     return float(np.abs(current.astype(np.int16) - previous.astype(np.int16)).mean()) > threshold
-
-
-def _overlap(a: Any, b: Any) -> float:
-    from likeness.media.indexing.tracking import iou
-
-    return iou(tuple(a), tuple(b))

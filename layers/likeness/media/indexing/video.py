@@ -55,20 +55,6 @@ class MediaReader:
         finally:
             capture.release()
 
-    def frame_at(self, frame_number: int) -> np.ndarray | None:
-        """One frame (BGR), seeking rather than decoding from the start; None past the end."""
-        if self.kind == "image":
-            return _read_image_bgr(self.path) if frame_number == 0 else None
-        import cv2
-
-        capture = cv2.VideoCapture(str(self.path))
-        try:
-            capture.set(cv2.CAP_PROP_POS_FRAMES, frame_number)
-            ok, frame = capture.read()
-        finally:
-            capture.release()
-        return frame if ok else None
-
     def info(self, frames_decoded: int) -> MediaInfo:
         if self.kind == "image":
             return MediaInfo(
