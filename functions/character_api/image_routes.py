@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +13,7 @@ from likeness.http.auth import CurrentCaller
 from likeness.wiring import probe_service
 
 Probes = Annotated[ProbeService, Depends(provided(probe_service))]
+IdentityCheck = Literal["off", "report", "enforce"]
 router = APIRouter(prefix="/v1/characters/{slug}", tags=["image probes"])
 
 
@@ -21,6 +22,8 @@ class ProbeRequest(BaseModel):
 
     probe_type: str = Field(min_length=1)
     session_id: str = Field(min_length=1)
+    # enforce (default): an image that does not show the character is generated again
+    identity_check: IdentityCheck | None = None
 
 
 class InventoryRequest(BaseModel):
@@ -32,6 +35,7 @@ class InventoryRequest(BaseModel):
     style_brief: str | None = Field(default=None, max_length=2000)
     forbidden: list[str] = Field(default_factory=list, max_length=20)
     hold_for_review: bool = False
+    identity_check: IdentityCheck | None = None
 
 
 @router.post("/image-probe", status_code=status.HTTP_202_ACCEPTED)
@@ -39,7 +43,13 @@ async def run_probe(slug: str, body: ProbeRequest, caller: CurrentCaller, probes
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(
-        lambda: probes.probe(caller=caller, slug=slug, probe_type=body.probe_type, session_id=body.session_id)
+        lambda: probes.probe(
+            caller=caller,
+            slug=slug,
+            probe_type=body.probe_type,
+            session_id=body.session_id,
+            identity_check=body.identity_check,
+        )
     )
 
 
@@ -71,6 +81,7 @@ async def generate_inventory(
             style_brief=body.style_brief,
             forbidden=body.forbidden,
             hold_for_review=body.hold_for_review,
+            identity_check=body.identity_check,
         )
     )
 

@@ -34,7 +34,7 @@ def record_handler(record: SQSRecord) -> None:
     logger.set_correlation_id(body.get("correlation_id") or record.message_id)
     attempt = int(record.attributes.approximate_receive_count or 1)
     try:
-        outcome = job_runner().run(job_id=body["job_id"], attempt=attempt)
+        outcome = job_runner().run(job_id=body["job_id"], attempt=attempt, check=bool(body.get("check")))
     except Exception:
         logger.exception("job attempt failed; it will be retried", job_id=body.get("job_id"), attempt=attempt)
         metrics.add_metric(name="JobAttemptsFailed", unit=MetricUnit.Count, value=1)

@@ -90,9 +90,9 @@ def get_generation_result(
 
 @router.get("/models")
 def list_models(caller: CurrentCaller) -> dict[str, Any]:
-    from likeness.wardrobe.catalog import MODELS
+    from likeness.wardrobe.catalog import models
 
-    return {"data": [m.public() for m in MODELS]}
+    return {"data": [m.public() for m in models()]}
 
 
 @router.get("/cameras")

@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     key = info.api_key or "<no key: started with --no-seed>"
+    providers = _providers()
     print(
         "\n".join(
             [
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  API        {info.api_url}",
                 f"  emulator   {info.emulator_url or 'real AWS (no AWS_ENDPOINT_URL)'}",
                 f"  account    {info.account_id or '-'}",
+                f"  providers  {providers}",
                 "",
                 f"  export LIKENESS_API_KEY={key}",
                 f"  export AWS_ENDPOINT_URL={info.emulator_url or ''}",
@@ -112,6 +114,16 @@ def main(argv: list[str] | None = None) -> int:
         env_file.unlink(missing_ok=True)
         stack.stop()
     return 0
+
+
+def _providers() -> str:
+    """Which hosted providers have a key, and the default model (never a key itself)."""
+    from likeness.engines.providers.config import PROVIDERS, provider_config
+    from likeness.settings import get_settings
+
+    configured = [name for name in PROVIDERS if provider_config(name).configured]
+    shown = ", ".join(configured) if configured else "none (set LIKENESS_GEMINI_API_KEY, ... to add one)"
+    return f"{shown}; default model {get_settings().default_image_model}"
 
 
 def _write_env_file(environment: dict[str, str], emulator_url: str | None) -> Path:

@@ -31,6 +31,11 @@ from infra.local.template import Template
 log = logging.getLogger(__name__)
 
 _SEED_MODULES = {"likeness", "likeness.accounts", "likeness.accounts.bootstrap"}
+# template parameters whose Globals variable a developer may set in their shell instead
+PARAMETERS_FROM_ENVIRONMENT = {
+    "DefaultImageModel": "LIKENESS_DEFAULT_IMAGE_MODEL",
+    "ProviderKeysSecretName": "LIKENESS_PROVIDER_KEYS_SECRET",
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,13 @@ class LocalStack:
         """``start_options`` are the ``start()`` arguments used by ``with LocalStack(...)``."""
         self.start_options = dict(start_options or {})
         self.template_path = Path(template_path) if template_path is not None else None
-        self.parameters = dict(parameters or {})
+        # settings the developer exported win over the template's defaults (`VAR=... make run`)
+        self.parameters = {
+            name: os.environ[variable]
+            for name, variable in PARAMETERS_FROM_ENVIRONMENT.items()
+            if os.environ.get(variable)
+        }
+        self.parameters.update(parameters or {})
         self.template: Template | None = None
         self.provisioned: ProvisionResult | None = None
         self.gateway: Gateway | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,8 +60,9 @@ class Settings(BaseSettings):
     identity_promotion_credits: int = Field(default=50, ge=0)
     # one metered character image (a probe, or one inventory item)
     character_image_credits: int = Field(default=5, ge=0)
-    # the wardrobe's model when a request names none (the spec's hosted default is not here)
-    wardrobe_default_model: str = "classical"
+    # the model used by any request that names none: avatar jobs, drafts, character probes and
+    # inventory, and the wardrobe's default model_slug
+    default_image_model: str = "classical"
     # inline reference images (avatar jobs, identity drafts): the avatar-jobs spec's 15 MB
     max_reference_image_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
 
@@ -93,6 +94,29 @@ class Settings(BaseSettings):
     # the face embeddings an identity keeps for matching besides its profile image (bound faces,
     # merged identities' faces); the oldest go first
     media_max_enrolled_faces: int = Field(default=24, ge=1, le=500)
+
+    # ---- hosted model providers (docs/engines.md). Keys may instead live in one Secrets Manager
+    # secret (provider_keys_secret, a JSON object keyed by these setting names); a key set here wins.
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    fal_key: SecretStr | None = None
+    fal_queue_url: str = "https://queue.fal.run"
+    provider_keys_secret: str = ""
+    # slug -> "provider:model-id", to send a catalog slug to another model id (or provider)
+    model_routes: dict[str, str] = Field(default_factory=dict)
+    # one provider HTTP call (a synchronous image generation can take a minute or two)
+    provider_timeout_seconds: float = Field(default=180.0, gt=0, le=900)
+    # 429 / 5xx / timeouts: attempts per provider call (within the job's deadline)
+    provider_max_attempts: int = Field(default=5, ge=1, le=20)
+    # a queued provider request (fal) is checked back this long after it was submitted, then
+    # less often (up to 60 s); the job's worker is free meanwhile
+    provider_poll_seconds: int = Field(default=5, ge=0, le=900)
+    # downloaded provider outputs (a 15 s video is tens of MB)
+    provider_max_output_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    # identity_check=enforce: generations per output before the job fails identity_not_preserved
+    identity_max_attempts: int = Field(default=3, ge=1, le=10)
 
 
 @lru_cache(maxsize=1)

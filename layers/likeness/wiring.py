@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from likeness.accounts.service import AccountService
 from likeness.aws.clients import get_client
@@ -106,18 +106,29 @@ def job_service(settings: Settings | None = None) -> JobService:
 
 def avatar_service(settings: Settings | None = None) -> AvatarService:
     from likeness.avatars.service import AvatarService
+    from likeness.library import ReferenceLibrary
 
     settings = settings or get_settings()
     return AvatarService(
-        jobs=job_service(settings), table=table(settings), blobs=blob_store(settings), settings=settings
+        jobs=job_service(settings),
+        table=table(settings),
+        blobs=blob_store(settings),
+        settings=settings,
+        library=ReferenceLibrary(table=table(settings)),
     )
 
 
 def draft_service(settings: Settings | None = None) -> DraftService:
     from likeness.identities.drafts import DraftService
+    from likeness.library import ReferenceLibrary
 
     settings = settings or get_settings()
-    return DraftService(jobs=job_service(settings), identities=identity_service(settings), settings=settings)
+    return DraftService(
+        jobs=job_service(settings),
+        identities=identity_service(settings),
+        settings=settings,
+        library=ReferenceLibrary(table=table(settings)),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -146,30 +157,30 @@ def job_runner(settings: Settings | None = None) -> JobRunner:
     settings = settings or get_settings()
     blobs = blob_store(settings)
     library = ReferenceLibrary(table=table(settings))
+    parts: dict[str, Any] = {
+        "blobs": blobs,
+        "library": library,
+        "engine_for": get_engine,
+        "judge": consistency_judge,
+        "settings": settings,
+    }
     return JobRunner(
         jobs=job_service(settings),
         repository=JobRepository(table=table(settings)),
         blobs=blobs,
         executors={
-            AVATAR_JOB_TYPE: lambda: AvatarGenerator(
-                blobs=blobs, library=library, engine_for=get_engine, judge=consistency_judge
-            ),
-            DRAFT_JOB_TYPE: lambda: DraftGenerator(
-                blobs=blobs, library=library, engine_for=get_engine, judge=consistency_judge
-            ),
-            GENERATION_JOB_TYPE: lambda: WardrobeGenerator(
-                blobs=blobs, library=library, engine_for=get_engine, judge=consistency_judge
-            ),
+            AVATAR_JOB_TYPE: lambda: AvatarGenerator(**parts),
+            DRAFT_JOB_TYPE: lambda: DraftGenerator(**parts),
+            GENERATION_JOB_TYPE: lambda: WardrobeGenerator(**parts),
             CHARACTER_IMAGE_JOB_TYPE: lambda: CharacterImageGenerator(
-                blobs=blobs,
-                engine_for=get_engine,
-                judge=consistency_judge,
+                **parts,
                 sessions=lambda: session_service(settings),
                 assets=lambda: asset_service(settings),
             ),
         },
         max_attempts=settings.job_max_attempts,
         result_retention_seconds=settings.result_retention_seconds,
+        engine_for=get_engine,
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import face_bytes
+from tests.helpers import FACES, GARMENTS, face_bytes
 
 
 @dataclass
@@ -140,3 +140,61 @@ def _settled(local_stack: Any) -> None:
     if not _stack:
         _stack.append(local_stack)
     local_stack.consumers.drain(timeout=120)
+
+
+@pytest.fixture(scope="session")
+def image_server() -> Iterator[str]:
+    """Serves the fixture photos over loopback, as a customer's CDN would."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            name = self.path.rsplit("/", 1)[-1]
+            path = FACES / name if (FACES / name).is_file() else GARMENTS / name
+            if not path.is_file():
+                self.send_response(404)
+                self.end_headers()
+                return
+            data = path.read_bytes()
+            kind = {".png": "image/png", ".webp": "image/webp"}.get(path.suffix, "image/jpeg")
+            self.send_response(200)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def stack_settings() -> Iterator[Callable[..., None]]:
+    """Change the running stack's settings for one test: ``stack_settings(LIKENESS_X="...")``.
+
+    The stack runs in this process and reads its settings per request and per job, so the
+    change applies at once; everything is put back after the test."""
+    import os
+
+    from likeness.settings import get_settings
+
+    saved: dict[str, str | None] = {}
+
+    def apply(**variables: str) -> None:
+        for name, value in variables.items():
+            saved.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+        get_settings.cache_clear()
+
+    yield apply
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    get_settings.cache_clear()

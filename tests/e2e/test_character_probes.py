@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import ApiUser
+from tests.e2e.polling import credits_of
 from tests.helpers import face_bytes
 
 pytestmark = pytest.mark.e2e
@@ -111,9 +112,12 @@ def test_identity_selfie_probe_passes_and_lands_on_the_session_log(author: ApiUs
     assert (
         report["state"] == "ready" and report["request_status"] == "succeeded" and report["servable"] is True
     )
-    assert report["consistency"]["status"] == "passed" and report["promotion_eligible"] is True
+    # the classical engine's selfie re-frames the upload: on-identity, but a near copy of it, and
+    # a near copy is never promotable (tests/e2e/test_hosted_generation.py has the eligible case)
+    assert report["consistency"]["status"] == "passed" and report["consistency"]["near_copy"] is True
+    assert report["promotion_eligible"] is False
     assert report["continuity_dependent"] is False and report["failure_reason"] is None
-    assert report["summary"] == "Image generated and eligible to promote into inventory."
+    assert "near copy of the uploaded identity image" in report["summary"]
     assert httpx.get(report["image_url"], timeout=30).status_code == 200
     assert len(report["assets_sent"]) == 1
 
@@ -132,11 +136,26 @@ def test_a_different_face_forced_into_the_identity_fails_the_verdict(author: Api
     [identity] = asset_service().active_assets(account_id=author.account_id, slug=slug, category="identity")
     # the stored photo is swapped for another person's; the embedding taken at upload stays
     blob_store().put(identity["key"], face_bytes("biden.jpg"), content_type="image/jpeg")
-    report = run_probe(author, slug, session_id, "identity_selfie")
+    # enforce (the default): every attempt shows someone else, so the probe fails, refunded
+    before = credits_of(author)
+    enforced = run_probe(author, slug, session_id, "identity_selfie")
+    assert enforced["state"] == "failed" and enforced["servable"] is False
+    assert "did not show the identity in 3 attempts" in enforced["failure_reason"]
+    assert credits_of(author) == before
+    # report: the image is viewable with its failed verdict, but never promoted nor delivered
+    resp = author.client.post(
+        f"/v1/characters/{slug}/image-probe",
+        json={"probe_type": "identity_selfie", "session_id": session_id, "identity_check": "report"},
+    )
+    assert resp.status_code == 202, resp.text
+    report = wait_for_report(author, slug, resp.json()["data"]["probe_id"])
     assert report["state"] == "ready" and report["servable"] is True
     assert report["consistency"]["status"] == "failed", report["consistency"]
     assert report["promotion_eligible"] is False
     assert "not promotable" in report["summary"]
+    events = author.client.get(f"/v1/sessions/{session_id}/events", params={"since": 0}).json()["data"]
+    listed = events["events"] if isinstance(events, dict) else events
+    assert not [e for e in listed if e["type"] == "image.ready"]
 
 
 def test_continuity_probes_with_and_without_a_previous_image(author: ApiUser) -> None:

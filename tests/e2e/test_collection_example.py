@@ -78,13 +78,13 @@ def test_collection_pilot_bulk_and_retry_of_failed_rows(
             "model_slug": "classical",
             **common,
         },
-        # a bad row: this deployment has no provider for the hosted model
+        # a bad row: a model this deployment does not have
         {
             "sku": "JNS-1",
             "name": "Jeans",
             "front_image": str(GARMENTS / "jeans_blue.webp"),
             "back_image": "",
-            "model_slug": "nano-banana-2",
+            "model_slug": "nano-banana-9",
             **common,
         },
     ]
@@ -94,7 +94,7 @@ def test_collection_pilot_bulk_and_retry_of_failed_rows(
 
     first = script.run(api_url, user.api_key, manifest, out, pilot=1)
     assert first["TEE-1"]["status"] == "Done" and first["DRS-1"]["status"] == "Done"
-    assert first["JNS-1"]["status"] == "Rejected" and "no provider" in first["JNS-1"]["error"]
+    assert first["JNS-1"]["status"] == "Rejected" and "no model 'nano-banana-9'" in first["JNS-1"]["error"]
     assert all(Path(f).stat().st_size > 0 for f in first["TEE-1"]["files"] + first["DRS-1"]["files"])
     done_ids = {sku: first[sku]["generation_id"] for sku in ("TEE-1", "DRS-1")}
 

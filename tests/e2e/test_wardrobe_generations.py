@@ -8,7 +8,7 @@ import io
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.conftest import ApiUser, bucket_keys
 from tests.e2e.polling import add_library_faces, credits_of
-from tests.helpers import FACES, GARMENTS
+from tests.helpers import GARMENTS
 from tests.webhook_receiver import running_receiver
 
 pytestmark = pytest.mark.e2e
@@ -53,37 +53,6 @@ def wardrobe_avatar(user: ApiUser, image_url: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def image_server() -> Iterator[str]:
-    """Serves the fixture photos over loopback, as a customer's CDN would."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            name = self.path.rsplit("/", 1)[-1]
-            path = FACES / name if (FACES / name).is_file() else GARMENTS / name
-            if not path.is_file():
-                self.send_response(404)
-                self.end_headers()
-                return
-            data = path.read_bytes()
-            kind = {".png": "image/png", ".webp": "image/webp"}.get(path.suffix, "image/jpeg")
-            self.send_response(200)
-            self.send_header("content-type", kind)
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
 def stylist(make_user: Callable[..., ApiUser], local_stack: Any) -> ApiUser:
     admin = make_user()
     admin.client.headers["X-API-Key"] = local_stack.info.api_key
@@ -100,12 +69,27 @@ def _png_size(url: str) -> tuple[int, int]:
         return im.size
 
 
-def test_models_and_cameras_are_listed(stylist: ApiUser) -> None:
+def test_models_and_cameras_are_listed(stylist: ApiUser, stack_settings: Callable[..., None]) -> None:
+    # this session's stack has a key for each provider (local fakes); take gemini's away
+    stack_settings(LIKENESS_GEMINI_API_KEY="")
     models = {m["slug"]: m for m in stylist.client.get("/models").json()["data"]}
     assert models["classical"]["available"] is True
-    for slug in ("nano-banana-2", "gpt-image-2-high", "seedvr2", "kling-3-pro", "seedance-2"):
-        assert models[slug]["available"] is False and "no provider" in models[slug]["unavailable_reason"]
+    for slug in ("nano-banana-2", "nano-banana-pro", "gemini-flash"):
+        assert models[slug]["available"] is False
+        assert "set LIKENESS_GEMINI_API_KEY" in models[slug]["unavailable_reason"]
+    for slug in ("gpt-image-2-high", "seedvr2", "kling-3-pro", "seedance-2"):
+        assert models[slug]["available"] is True and models[slug]["unavailable_reason"] is None
+    refused = stylist.client.post(
+        "/generation",
+        json={"clothing_item_id": 1, "prompt": "p", "model_slug": "nano-banana-2", "num_images": 1},
+    )
+    assert refused.status_code == 422 and refused.json()["detail"]["code"] == "model_unavailable"
+    assert "LIKENESS_GEMINI_API_KEY" in refused.json()["detail"]["message"]
     assert models["seedance-2"]["capabilities"]["audio"] is True
+    # the classical engine lists only what it can do: no 21:9, no 5:4, no side view
+    classical = models["classical"]["capabilities"]
+    assert "21:9" not in classical["aspect_ratios"] and "5:4" not in classical["aspect_ratios"]
+    assert "side" not in classical["cameras"] and "768X1024" in classical["resolutions"]
     cameras = {c["camera"]: c for c in stylist.client.get("/cameras").json()["data"]}
     assert {"photo", "full_body_front", "full_body_back"} <= set(cameras)
     assert "classical" in cameras["photo"]["engines"]
@@ -271,7 +255,6 @@ def test_an_edit_the_engine_cannot_do_ends_in_error_and_is_refunded(
         ({"clothing_item_id": 1, "prompt": "p", "aspect_ratio": "7:1"}, 422, "invalid_request"),
         ({"clothing_item_id": 1, "prompt": "p", "num_images": 0}, 422, "invalid_request"),
         ({"clothing_item_id": 1, "prompt": "p", "num_images": 6}, 422, "invalid_request"),
-        ({"clothing_item_id": 1, "prompt": "p", "model_slug": "nano-banana-2"}, 422, "model_unavailable"),
         ({"clothing_item_id": 1, "prompt": "p", "model_slug": "no-such-model"}, 422, "unknown_model"),
         ({"clothing_item_id": 1, "prompt": "p", "camera": "drone"}, 422, "unknown_camera"),
         (

@@ -38,7 +38,11 @@ class AvatarGenerate(BaseModel):
     output: AvatarOutput = Field(default_factory=AvatarOutput)
     client_reference_id: Annotated[str, StringConstraints(max_length=200)] | None = None
     metadata: dict[str, Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE)]] | None = None
-    engine: str = "classical"
+    # the engine or hosted model (GET /api/v1/engines); none: the deployment's default model
+    engine: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    # off | report | enforce (the default with one reference image or face_in_scene): whether
+    # the avatar is judged against the reference's person, and re-generated when it fails
+    identity_check: Literal["off", "report", "enforce"] | None = None
 
     @field_validator("metadata")
     @classmethod

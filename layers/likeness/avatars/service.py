@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from likeness.accounts.models import Caller, Scope
-from likeness.avatars.generation import FACE_IN_SCENE
+from likeness.avatars.generation import FACE_IN_SCENE, avatar_plan
 from likeness.avatars.models import (
     AVATAR_JOB_TYPE,
     AvatarGenerate,
@@ -23,13 +23,15 @@ from likeness.avatars.models import (
 from likeness.aws.dynamodb import DynamoTable, Item
 from likeness.aws.s3 import BlobStore
 from likeness.clock import now_iso
-from likeness.engines.base import Operation
+from likeness.engines.base import EngineError, Operation
 from likeness.engines.selection import require_engine
 from likeness.errors import Conflict, NotFound, Unprocessable
 from likeness.inline_images import decode_inline_image
+from likeness.jobs.generation import resolve_identity_check
 from likeness.jobs.idempotency import request_fingerprint
 from likeness.jobs.models import JobState, epoch_of
 from likeness.jobs.service import InputBlob, JobService, JobSubmission, Submitted
+from likeness.library import ReferenceLibrary
 from likeness.settings import Settings
 
 
@@ -38,11 +40,20 @@ def avatar_key(avatar_id: str) -> tuple[str, str]:
 
 
 class AvatarService:
-    def __init__(self, *, jobs: JobService, table: DynamoTable, blobs: BlobStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        *,
+        jobs: JobService,
+        table: DynamoTable,
+        blobs: BlobStore,
+        settings: Settings,
+        library: ReferenceLibrary | None = None,
+    ) -> None:
         self._jobs = jobs
         self._table = table
         self._blobs = blobs
         self._settings = settings
+        self._library = library
 
     # ------------------------------------------------------------------ generate
     def generate(
@@ -64,20 +75,28 @@ class AvatarService:
             )
             for index, value in enumerate(request.reference_images or [])
         ]
-        # with references the library is skipped: one face makes a portrait, several a blend
-        operation = Operation.PORTRAIT if len(references) == 1 else Operation.NEW_FACE
-        if request.hints.get("composition") == FACE_IN_SCENE:
-            if len(references) != 2:
-                raise Unprocessable(
-                    f"hints.composition {FACE_IN_SCENE!r} needs exactly 2 reference_images (the person, "
-                    f"then the scene); got {len(references)}",
-                    code="invalid_hint",
-                )
-            operation = Operation.FACE_TRANSFER
-        require_engine(request.engine, operation, faces=len(references))
+        if request.hints.get("composition") == FACE_IN_SCENE and len(references) != 2:
+            raise Unprocessable(
+                f"hints.composition {FACE_IN_SCENE!r} needs exactly 2 reference_images (the person, "
+                f"then the scene); got {len(references)}",
+                code="invalid_hint",
+            )
+        slug = request.engine or self._settings.default_image_model
+        capabilities = require_engine(slug, Operation.PORTRAIT if references else Operation.NEW_FACE)
+        try:
+            # with references the library is skipped: one face makes a portrait, several a blend
+            plan = avatar_plan(
+                capabilities=capabilities,
+                references=len(references),
+                composition=request.hints.get("composition"),
+                library_size=len(self._library.faces()) if not references and self._library else 0,
+            )
+        except EngineError as exc:
+            raise Unprocessable(exc.reason, code=exc.code) from exc
+        require_engine(slug, plan.operation, faces=len(references))
         submission = JobSubmission(
             job_type=AVATAR_JOB_TYPE,
-            engine=request.engine,
+            engine=slug,
             cost=self._settings.avatar_generation_credits,
             inputs={
                 "prompt": request.prompt,
@@ -85,6 +104,9 @@ class AvatarService:
                 "output": request.output.model_dump(mode="json", exclude_unset=True),
                 "reference_count": len(references),
                 "mode": "references" if references else "library",
+                "identity_check": resolve_identity_check(
+                    request.identity_check, has_identity=plan.same_person
+                ),
             },
             input_blobs=[
                 InputBlob(name=f"reference_{i}.{ref.extension}", data=ref.data, content_type=ref.content_type)

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +34,10 @@ from likeness.accounts.models import Caller, Scope
 from likeness.accounts.service import AccountService
 from likeness.aws.dynamodb import DynamoTable, Item, TransactItem
 from likeness.aws.s3 import BlobStore
-from likeness.engines.base import Engine, EngineError, EngineImage, EngineOutput, EngineRequest, Operation
+from likeness.engines.base import EngineError, EngineImage, EngineRequest, Operation
+from likeness.engines.prompts import PERSON_KINDS, character_prompt
 from likeness.errors import Conflict, Forbidden, InsufficientCredits, LikenessError, NotFound, Unprocessable
+from likeness.jobs.generation import EngineExecutor, generate_verified
 from likeness.jobs.models import JobState, job_key
 from likeness.jobs.public import JobPresenter
 from likeness.jobs.runner import ProducedResult
@@ -44,7 +48,6 @@ if TYPE_CHECKING:
     from likeness.characters.assets import AssetService
     from likeness.characters.service import CharacterService
     from likeness.characters.sessions import SessionService
-    from likeness.engines.consistency import ConsistencyJudge
 
 CHARACTER_IMAGE_JOB_TYPE = "character_image"
 PROBE_INDEX_PREFIX = "CPROBE"
@@ -103,6 +106,7 @@ class ProbeReports:
             consistency = (results[0].get("details") or {}).get("probe_consistency")
         error = job.get("error") or {}
         passed = consistency is not None and consistency.get("status") == "passed"
+        near_copy = bool(consistency and consistency.get("near_copy"))
         succeeded = state is JobState.SUCCEEDED
         report: dict[str, Any] = {
             "probe_id": job["job_id"],
@@ -113,13 +117,14 @@ class ProbeReports:
             "state": STATES[state],
             "image_url": url,
             "servable": url is not None,
-            "summary": self._summary(state, url is not None, passed, error.get("message")),
+            "summary": self._summary(state, url is not None, passed, error.get("message"), near_copy),
             "assets_sent": list(inputs.get("assets_sent") or []),
             "consistency": consistency,
             "failure_reason": error.get("message")
             if state in (JobState.FAILED, JobState.CANCELLED)
             else None,
-            "promotion_eligible": succeeded and passed,
+            # a near copy of the uploaded identity image shows nothing new: never promoted
+            "promotion_eligible": succeeded and passed and not near_copy,
             "continuity_dependent": inputs.get("probe_type") in CONTINUITY_DEPENDENT,
             "created_at": job["created_at"],
             "completed_at": job.get("finished_at"),
@@ -131,11 +136,16 @@ class ProbeReports:
         return report
 
     @staticmethod
-    def _summary(state: JobState, servable: bool, passed: bool, failure: str | None) -> str:
+    def _summary(state: JobState, servable: bool, passed: bool, failure: str | None, near_copy: bool) -> str:
         if state is JobState.QUEUED:
             return "Queued: the image has not started generating."
         if state is JobState.RUNNING:
             return "Generating the image."
+        if state is JobState.SUCCEEDED and passed and near_copy:
+            return (
+                "Image generated and on-identity, but it is a near copy of the uploaded identity image: "
+                "not promotable."
+            )
         if state is JobState.SUCCEEDED and passed:
             return "Image generated and eligible to promote into inventory."
         if state is JobState.SUCCEEDED:
@@ -218,7 +228,15 @@ class ProbeService:
         )
 
     # ------------------------------------------------------------------ probes
-    def probe(self, *, caller: Caller, slug: str, probe_type: str, session_id: str) -> dict[str, Any]:
+    def probe(
+        self,
+        *,
+        caller: Caller,
+        slug: str,
+        probe_type: str,
+        session_id: str,
+        identity_check: str | None = None,
+    ) -> dict[str, Any]:
         if probe_type not in PROBE_TYPES:
             raise Unprocessable(
                 f"unknown probe_type {probe_type!r}; valid: {', '.join(PROBE_TYPES)}",
@@ -227,7 +245,12 @@ class ProbeService:
             )
         context = self._preconditions(caller=caller, slug=slug, session_id=session_id, images=1)
         job = self._submit(
-            caller=caller, slug=slug, session_id=session_id, context=context, probe_type=probe_type
+            caller=caller,
+            slug=slug,
+            session_id=session_id,
+            context=context,
+            probe_type=probe_type,
+            identity_check=identity_check,
         )
         data = {
             "probe_id": job["job_id"],
@@ -272,6 +295,7 @@ class ProbeService:
         style_brief: str | None,
         forbidden: Sequence[str],
         hold_for_review: bool,
+        identity_check: str | None = None,
     ) -> dict[str, Any]:
         unknown = [c for c in categories if c not in INVENTORY_CATEGORIES]
         if unknown:
@@ -302,6 +326,7 @@ class ProbeService:
                         hold_for_review=hold_for_review,
                         style_brief=style_brief,
                         forbidden=list(forbidden),
+                        identity_check=identity_check,
                     )
                     entry.update(request_id=job["job_id"], request_status=job["state"], deliverable=True)
                 except LikenessError as exc:
@@ -347,8 +372,10 @@ class ProbeService:
         hold_for_review: bool = False,
         style_brief: str | None = None,
         forbidden: list[str] | None = None,
+        identity_check: str | None = None,
     ) -> Item:
         account = caller.account_id
+        engine = self._settings.default_image_model
         identity = context["identities"][0]
         parent = self._last_image(caller, slug, session_id) if probe_type in CONTINUITY_DEPENDENT else None
         wardrobe = self._assets.active_assets(account_id=account, slug=slug, category="wardrobe")
@@ -370,6 +397,9 @@ class ProbeService:
             "wardrobe": [{"asset_id": a["asset_id"], "key": a["key"]} for a in wardrobe],
             "parent": parent,
             "assets_sent": [identity["asset_id"]] + ([parent["probe_id"]] if parent else []),
+            # every probe has the character's identity to be judged against
+            "identity_check": identity_check or "enforce",
+            "anchors": {k: v for k, v in (context["anchors"] or {}).items() if isinstance(v, str | list)},
         }
         try:
             submitted = self._jobs.submit(
@@ -378,7 +408,7 @@ class ProbeService:
                     job_type=CHARACTER_IMAGE_JOB_TYPE,
                     inputs=inputs,
                     cost=self._settings.character_image_credits,
-                    engine="classical",
+                    engine=engine,
                     index_prefix=f"{PROBE_INDEX_PREFIX}#{slug}",
                 ),
                 respond=lambda job: {"job_id": job["job_id"], "state": job["state"]},
@@ -397,8 +427,9 @@ class ProbeService:
             results = (job.get("outputs") or {}).get("results") or []
             if job["inputs"]["session_id"] != session_id or job["state"] != JobState.SUCCEEDED.value:
                 continue
-            shows_person = results and (results[0].get("details") or {}).get("shows_person", True)
-            if shows_person and results[0]["kind"] == "image":
+            details = (results[0].get("details") or {}) if results else {}
+            failed = (details.get("probe_consistency") or {}).get("status") == "failed"
+            if details.get("shows_person", True) and not failed and results[0]["kind"] == "image":
                 return {"probe_id": job["job_id"], "key": results[0]["key"]}
         return None
 
@@ -427,27 +458,34 @@ class ProbeService:
         return job
 
 
+def _pick(seed: str, count: int) -> int:
+    """A stable choice among ``count`` for a seed of any shape (job ids have hyphens)."""
+    return int.from_bytes(hashlib.sha256(seed.encode()).digest()[:4], "big") % count
+
+
 def _b64(value: Any) -> str | None:
     if value is None:
         return None
     return base64.b64encode(bytes(value)).decode()
 
 
-class CharacterImageGenerator:
-    """The character_image job's executor (probes and inventory items)."""
+class CharacterImageGenerator(EngineExecutor):
+    """The character_image job's executor (probes and inventory items).
+
+    A prompt-following engine draws each kind from the identity image, the profile's
+    ``identity_anchors``, the kind's scene, the previous image for continuity kinds and the
+    style brief (``character_prompt``); the classical engine re-frames the character's photos.
+    Either way, a person image is judged against the identity embedding stored at upload, and
+    under ``identity_check=enforce`` (the default) re-generated when it fails."""
 
     def __init__(
         self,
         *,
-        blobs: BlobStore,
-        engine_for: Callable[[str], Engine],
-        judge: Callable[[], ConsistencyJudge],
         sessions: Callable[[], SessionService],
         assets: Callable[[], AssetService],
+        **parts: Any,
     ) -> None:
-        self._blobs = blobs
-        self._engine_for = engine_for
-        self._judge = judge
+        super().__init__(**parts)
         self._sessions = sessions
         self._assets = assets
 
@@ -465,32 +503,75 @@ class CharacterImageGenerator:
             EngineImage(data=self._blobs.get(parent["key"]), label="the previous image") if parent else None
         )
         seed = job["job_id"][:16]
-        relation, request = self._request(kind, inputs, face, parent_image, seed)
-        outputs = self._engine_for(job["engine"]).run(request)
-        if not outputs:
-            raise EngineError("the engine produced no image")
-        output = outputs[0]
-        stored = inputs["identities"][0].get("embedding")
+        engine = self._engine_for(job["engine"])
+        if engine.capabilities.follows_prompt:
+            relation, request = self._prompted(kind, inputs, face, parent_image, seed)
+        else:
+            relation, request = self._request(kind, inputs, face, parent_image, seed)
+        request = dataclasses.replace(request, deadline=self.deadline(job))
+        stored = identity.get("embedding")
         embedding = np.frombuffer(base64.b64decode(stored), dtype=np.float32) if stored else None
-        consistency, checks = self._verdict(output, embedding, parent_image, relation, inputs)
-        details = {
-            **dict(output.details),
-            "probe_consistency": consistency,
-            "shows_person": output.shows_person,
-        }
+        if embedding is None and kind in PERSON_KINDS:
+            raise EngineError("the identity asset has no stored embedding", code="missing_input")
+        [output] = generate_verified(
+            session=self.session(job),
+            engine=engine,
+            request=request,
+            judge=self._judge,
+            verification=self.verification(
+                job, check="enforce", embeddings=(embedding,) if embedding is not None else None
+            ),
+        )[:1]
+        shows_person = output.consistency is not None or (
+            output.kind == "image" and kind in PERSON_KINDS and not engine.capabilities.follows_prompt
+        )
+        consistency, checks = self._verdict(output, shows_person, parent_image, relation, inputs)
+        details = {**dict(output.details), "probe_consistency": consistency, "shows_person": shows_person}
         if checks is not None:
             details["visual_checks"] = checks
-        return [
-            ProducedResult(
-                data=output.data,
-                content_type=output.content_type,
-                width=output.width,
-                height=output.height,
-                kind=output.kind,
-                consistency=None,
-                details=details,
+        return [dataclasses.replace(output, consistency=None, details=details)]
+
+    def _prompted(
+        self, kind: str, inputs: dict[str, Any], face: EngineImage, parent: EngineImage | None, seed: str
+    ) -> tuple[str, EngineRequest]:
+        """The request for a prompt-following engine."""
+        person = kind in PERSON_KINDS
+        garment = None
+        if kind in ("wardrobe_variation", "wardrobe") and inputs.get("wardrobe"):
+            chosen = inputs["wardrobe"][_pick(seed, len(inputs["wardrobe"]))]
+            garment = EngineImage(
+                data=self._blobs.get(chosen["key"]), label=f"wardrobe asset {chosen['asset_id']}"
             )
-        ]
+        follows = kind in CONTINUITY_DEPENDENT and parent is not None
+        relation = "identity_anchor" if person else "from_character_brief"
+        if kind in CONTINUITY_DEPENDENT:
+            relation = {"accessory_carry_forward": "carried_forward", "same_scene_followup": "same_scene"}[
+                kind
+            ]
+            relation = relation if follows else "new_episode"
+        prompt = character_prompt(
+            kind=kind if follows or kind not in CONTINUITY_DEPENDENT else "identity_selfie",
+            anchors=inputs.get("anchors"),
+            style_brief=inputs.get("style_brief"),
+            forbidden=[*inputs.get("forbidden", []), *([] if person else ["people", "faces"])],
+            wearing_asset=garment is not None,
+        )
+        if not person:
+            operation = Operation.GENERATE
+        else:
+            operation = Operation.TRY_ON if garment is not None else Operation.PORTRAIT
+        return relation, EngineRequest(
+            operation=operation,
+            prompt=prompt,
+            face_images=(face,) if person else (),
+            previous_image=parent if follows else None,
+            garment_images=(garment,) if garment is not None else (),
+            aspect_ratio="9:16"
+            if kind in ("full_body_identity", "wardrobe", "wardrobe_variation")
+            else "3:4",
+            resolution="1K",
+            seed=seed,
+        )
 
     def _request(
         self, kind: str, inputs: dict[str, Any], face: EngineImage, parent: EngineImage | None, seed: str
@@ -516,7 +597,7 @@ class CharacterImageGenerator:
                     code="engine_cannot_do",
                     missing="an active wardrobe asset",
                 )
-            garment = inputs["wardrobe"][int(seed, 16) % len(inputs["wardrobe"])]
+            garment = inputs["wardrobe"][_pick(seed, len(inputs["wardrobe"]))]
             garment_image = EngineImage(
                 data=self._blobs.get(garment["key"]), label=f"wardrobe asset {garment['asset_id']}"
             )
@@ -574,26 +655,29 @@ class CharacterImageGenerator:
 
     def _verdict(
         self,
-        output: EngineOutput,
-        identity: Any,
+        output: ProducedResult,
+        shows_person: bool,
         parent: EngineImage | None,
         relation: str,
         inputs: dict[str, Any],
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        if not output.shows_person:
+        """The probe's consistency: the identity verdict, then continuity with the previous image."""
+        identity = output.consistency
+        if not shows_person or identity is None:
             return {
                 "status": "passed",
                 "reason": "the image shows no person, so there is no face to compare; "
-                "it is the identity photo's own setting",
+                + (
+                    "it is the identity photo's own setting"
+                    if relation == "scene_from_identity_photo"
+                    else "it was drawn from the character's brief"
+                ),
                 "continuity_relation": relation,
                 "parent_bitmap_available": parent is not None,
             }, None
-        judge = self._judge()
-        if identity is None:
-            raise EngineError("the identity asset has no stored embedding", code="missing_input")
-        report = judge.judge(output.data, [identity], mode="same_person")
-        status, reasons = report.verdict.value, [f"identity: {report.reason}"]
-        if parent is not None and relation in ("carried_forward", "same_scene"):
+        status, reasons = str(identity["verdict"]), [f"identity: {identity['reason']}"]
+        if parent is not None and relation in ("carried_forward", "same_scene") and output.kind == "image":
+            judge = self._judge()
             with contextlib.suppress(EngineError):
                 parent_embedding = judge.reference_embeddings([parent])
                 follow = judge.judge(output.data, parent_embedding, mode="same_person")
@@ -607,8 +691,9 @@ class CharacterImageGenerator:
             "reason": "; ".join(reasons),
             "continuity_relation": relation,
             "parent_bitmap_available": parent is not None,
-            "score": report.score,
-            "threshold": report.threshold,
+            "score": identity["score"],
+            "threshold": identity["threshold"],
+            "near_copy": bool(identity.get("near_copy")),
         }, checks
 
     def surface_records(self, job: Item, records: Sequence[Item]) -> list[TransactItem | Item]:
@@ -617,6 +702,10 @@ class CharacterImageGenerator:
         if not records:
             return []
         record = records[0]
+        verdict = ((record.get("details") or {}).get("probe_consistency") or {}).get("status")
+        if verdict == "failed":
+            # viewable in the report, but never delivered to the session nor kept as an asset
+            return []
         rows: list[Any] = [
             self._sessions().event_write(
                 session_id=inputs["session_id"],

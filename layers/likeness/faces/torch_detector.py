@@ -98,9 +98,7 @@ def convert_centerface(model: Any) -> torch.nn.Module:
     return _Graph().eval()
 
 
-def _conv(
-    op: str, weight: torch.Tensor, bias: torch.Tensor | None, attrs: dict[str, Any]
-) -> torch.nn.Module:
+def _conv(op: str, weight: torch.Tensor, bias: torch.Tensor | None, attrs: dict[str, Any]) -> torch.nn.Module:
     import torch
 
     pads = list(attrs.get("pads", [0, 0, 0, 0]))

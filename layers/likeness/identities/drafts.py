@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -21,20 +21,24 @@ from likeness.avatars.generation import engine_params
 from likeness.avatars.models import AvatarOutput
 from likeness.aws.dynamodb import Item
 from likeness.engines.base import EngineError, EngineImage, EngineRequest, Operation
+from likeness.engines.prompts import draft_prompt
 from likeness.engines.selection import require_engine
+from likeness.errors import Unprocessable
 from likeness.identities.service import DRAFT_JOB_TYPE, IdentityService
 from likeness.inline_images import decode_inline_image
-from likeness.jobs.generation import EngineExecutor, generate_and_judge
+from likeness.jobs.generation import EngineExecutor, generate_verified
 from likeness.jobs.idempotency import request_fingerprint
 from likeness.jobs.models import epoch_of
 from likeness.jobs.runner import ProducedResult
 from likeness.jobs.service import InputBlob, JobService, JobSubmission, Submitted
+from likeness.library import ReferenceLibrary
 from likeness.settings import Settings
 
 if TYPE_CHECKING:
     pass
 
 MAX_DRAFTS = 8
+MIN_BLEND_FACES = 2  # the classical engine's new faces are blends of at least two
 APPLICABLE_ATTRIBUTES = ("style", "background", "framing", "aspect_ratio")
 
 
@@ -58,7 +62,10 @@ class IdentityDraftsCreate(BaseModel):
     reference_image: str | None = Field(default=None, description="data URL or raw base64 (JPEG/PNG/WebP)")
     identity_codes: list[str] | None = Field(default=None, min_length=1, max_length=5)
     output: AvatarOutput = Field(default_factory=AvatarOutput)
-    engine: str = "classical"
+    # the engine or hosted model; none: the deployment's default model
+    engine: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    # off | report (the default: drafts are new people, judged against their references) | enforce
+    identity_check: Literal["off", "report", "enforce"] | None = None
     client_reference_id: Annotated[str, StringConstraints(max_length=200)] | None = None
 
     @model_validator(mode="after")
@@ -91,10 +98,18 @@ class DraftBatch(BaseModel):
 
 
 class DraftService:
-    def __init__(self, *, jobs: JobService, identities: IdentityService, settings: Settings) -> None:
+    def __init__(
+        self,
+        *,
+        jobs: JobService,
+        identities: IdentityService,
+        settings: Settings,
+        library: ReferenceLibrary | None = None,
+    ) -> None:
         self._jobs = jobs
         self._identities = identities
         self._settings = settings
+        self._library = library
 
     def create_drafts(
         self,
@@ -117,14 +132,29 @@ class DraftService:
             code: self._identities.usable_source(caller=caller, identity_code=code)
             for code in dict.fromkeys(request.identity_codes or [])
         }
-        require_engine(request.engine, Operation.NEW_FACE, faces=len(sources) + (reference is not None))
+        slug = request.engine or self._settings.default_image_model
+        faces = len(sources) + (reference is not None)
+        capabilities = require_engine(slug, Operation.NEW_FACE, faces=faces)
+        if capabilities.follows_prompt:
+            # a brief alone is a text-to-image draft; references steer it
+            require_engine(slug, Operation.NEW_FACE if faces else Operation.GENERATE, faces=faces)
+        elif faces < MIN_BLEND_FACES:
+            library = len(self._library.faces()) if self._library else 0
+            if faces + library < MIN_BLEND_FACES:
+                raise Unprocessable(
+                    f"drafts on {slug} blend at least {MIN_BLEND_FACES} faces; this request gives {faces} "
+                    f"and the library has {library} more",
+                    code="library_too_small",
+                    fix="Send a reference_image or identity_codes, use a prompt-following engine "
+                    "(GET /api/v1/engines), or add default identities (likeness-admin default-identity-add).",
+                )
         cost = self._settings.identity_draft_credits * request.num_drafts
         fingerprint = None
         if idempotency_key is not None:
             fingerprint = request_fingerprint("POST /identity/create", request.model_dump(mode="json"))
         submission = JobSubmission(
             job_type=DRAFT_JOB_TYPE,
-            engine=request.engine,
+            engine=slug,
             cost=cost,
             inputs={
                 "prompt": request.prompt,
@@ -132,6 +162,7 @@ class DraftService:
                 "num_drafts": request.num_drafts,
                 "identity_sources": sources,
                 "output": request.output.model_dump(mode="json", exclude_unset=True),
+                "identity_check": request.identity_check or "report",
             },
             input_blobs=[
                 InputBlob(
@@ -194,7 +225,11 @@ class DraftService:
 
 
 class DraftGenerator(EngineExecutor):
-    """The identity_creation job's executor."""
+    """The identity_creation job's executor.
+
+    A prompt-following engine drafts new people from the brief (``draft_prompt``), the
+    reference image and named identities steering the look; the classical engine blends faces:
+    the references, topped up with library faces to reach two."""
 
     def execute(self, job: Item) -> list[ProducedResult]:
         inputs = job["inputs"]
@@ -207,11 +242,17 @@ class DraftGenerator(EngineExecutor):
         faces += [
             EngineImage(data=self._blobs.get(key), label=f"identity {code}") for code, key in sources.items()
         ]
-        if len(faces) < 2:
-            picks = self._library.pick(seed=seed, count=2 - len(faces), exclude=frozenset(sources))
-            if len(faces) + len(picks) < 2:
+        engine = self._engine_for(job["engine"])
+        instructions = list(inputs.get("instructions") or [])
+        if engine.capabilities.follows_prompt:
+            return self._prompted(job, engine, faces, instructions, seed)
+        if len(faces) < MIN_BLEND_FACES:
+            picks = self._library.pick(
+                seed=seed, count=MIN_BLEND_FACES - len(faces), exclude=frozenset(sources)
+            )
+            if len(faces) + len(picks) < MIN_BLEND_FACES:
                 raise EngineError(
-                    "drafts blend at least 2 faces; this request gives "
+                    f"drafts blend at least {MIN_BLEND_FACES} faces; this request gives "
                     f"{len(faces)} and the library has {len(picks)} more. Send a reference_image or "
                     "identity_codes, or add default identities (likeness-admin default-identity-add)",
                     code="library_too_small",
@@ -224,18 +265,57 @@ class DraftGenerator(EngineExecutor):
 
         hints: dict[str, Any] = {}
         unapplied: list[dict[str, str]] = []
-        for instruction in inputs.get("instructions") or []:
+        for instruction in instructions:
             if instruction["attribute"] in APPLICABLE_ATTRIBUTES:
                 hints[instruction["attribute"]] = instruction["value"]
             else:
                 unapplied.append(instruction)
         params = engine_params(hints=hints, output=inputs.get("output") or {}, seed=seed)
         params["count"] = int(inputs["num_drafts"])
-        produced = generate_and_judge(
-            engine=self._engine_for(job["engine"]),
-            request=EngineRequest(operation=Operation.NEW_FACE, face_images=tuple(faces), params=params),
-            judge=self._judge(),
-            mode="new_person",
+        produced = generate_verified(
+            session=self.session(job),
+            engine=engine,
+            request=EngineRequest(
+                operation=Operation.NEW_FACE,
+                face_images=tuple(faces),
+                count=int(inputs["num_drafts"]),
+                deadline=self.deadline(job),
+                params=params,
+            ),
+            judge=self._judge,
+            verification=self.verification(job, mode="new_person"),
         )
         made = {"sources": [f.label for f in faces], "unapplied_instructions": unapplied}
+        return [dataclasses.replace(r, details={**r.details, **made}) for r in produced]
+
+    def _prompted(
+        self,
+        job: Item,
+        engine: Any,
+        faces: list[EngineImage],
+        instructions: list[dict[str, str]],
+        seed: str,
+    ) -> list[ProducedResult]:
+        inputs = job["inputs"]
+        output = inputs.get("output") or {}
+        count = int(inputs["num_drafts"])
+        request = EngineRequest(
+            operation=Operation.NEW_FACE if faces else Operation.GENERATE,
+            prompt=draft_prompt(
+                prompt=inputs.get("prompt"), instructions=instructions, has_references=bool(faces)
+            ),
+            style_images=tuple(faces),
+            aspect_ratio=output.get("aspect_ratio") or "1:1",
+            count=count,
+            seed=seed,
+            deadline=self.deadline(job),
+        )
+        produced = generate_verified(
+            session=self.session(job),
+            engine=engine,
+            request=request,
+            judge=self._judge,
+            verification=self.verification(job, mode="new_person", references=tuple(faces) or None),
+        )
+        made = {"sources": [f.label for f in faces], "unapplied_instructions": []}
         return [dataclasses.replace(r, details={**r.details, **made}) for r in produced]

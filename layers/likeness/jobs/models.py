@@ -175,19 +175,65 @@ class JobRepository:
     def get(self, job_id: str) -> Item | None:
         return self._table.get(*job_key(job_id))
 
-    def mark_running(self, job_id: str) -> Item | None:
-        """queued/running -> running (a redelivery may restart a crashed run); None when terminal."""
+    def mark_running(self, job_id: str, *, count_attempt: bool = True) -> Item | None:
+        """queued/running -> running (a redelivery may restart a crashed run); None when terminal.
+
+        A check-back on parked provider work is not a new attempt (``count_attempt=False``)."""
         try:
             return self._table.update(
                 *job_key(job_id),
                 update="SET #state = :running, started_at = if_not_exists(started_at, :now) "
-                "ADD attempts :one",
+                + ("ADD attempts :one" if count_attempt else ""),
                 condition=f"attribute_exists(PK) AND {_UNFINISHED}",
                 names={"#state": "state"},
-                values={":now": now_iso(), ":one": 1, **_UNFINISHED_VALUES},
+                values={":now": now_iso(), ":running": JobState.RUNNING.value, **_UNFINISHED_VALUES}
+                | ({":one": 1} if count_attempt else {}),
             )
         except ConditionFailed:
             return None
+
+    def park(self, job_id: str, *, state: dict[str, Any], expected_version: int) -> bool:
+        """Store a running job's provider handles (``engine_state``), once per version: of two
+        deliveries that parked the same job, the second finds the version moved and gets False."""
+        condition = "attribute_exists(PK) AND #state = :running AND " + (
+            "(attribute_not_exists(engine_state) OR engine_state.version = :expected)"
+            if expected_version == 0
+            else "engine_state.version = :expected"
+        )
+        try:
+            self._table.update(
+                *job_key(job_id),
+                update="SET engine_state = :engine_state",
+                condition=condition,
+                names={"#state": "state"},
+                values={
+                    ":engine_state": state,
+                    ":running": JobState.RUNNING.value,
+                    ":expected": expected_version,
+                },
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def mark_provider_work_cancelled(self, job_id: str) -> None:
+        """Note that a finished job's outstanding provider requests were cancelled (best effort)."""
+        job = self.get(job_id)
+        state = dict((job or {}).get("engine_state") or {})
+        if not state:
+            return
+        for entry in (state.get("steps") or {}).values():
+            if not entry.get("done"):
+                entry["cancelled"] = True
+        try:
+            self._table.update(
+                *job_key(job_id),
+                update="SET engine_state = :engine_state",
+                condition="attribute_exists(PK)",
+                values={":engine_state": state},
+            )
+        except ConditionFailed:
+            return
 
     def finish(
         self, job_id: str, *, state: JobState, outputs: dict[str, Any] | None = None, error: str | None = None

@@ -5,13 +5,23 @@ the job id (a rerun overwrites them), and the move to ``succeeded`` is condition
 still running, so a job cancelled (or swept) meanwhile keeps its state and loses its files.
 
 Failures: an ``EngineError`` or another ``LikenessError`` means the request cannot be done and
-fails the job at once (refunded). Anything else is treated as transient and retried by SQS;
-the last allowed attempt fails the job (refunded) and re-raises, so the message still ends in
-the dead-letter queue for an operator to see.
+fails the job at once (refunded). A transient ``EngineError`` (a provider that kept answering
+429 / 5xx) and anything else are retried by SQS; the last allowed attempt fails the job
+(refunded) and re-raises, so the message still ends in the dead-letter queue for an operator.
+
+Waiting: an executor whose provider queued the work raises ``EngineWaiting``; the job keeps
+running, its provider handles are stored on it (conditionally, so of two racing deliveries
+only one parks it, and the other cancels what it started), and a delayed check message
+brings it back. A job that ends any other way while provider work is outstanding (cancelled,
+swept past its deadline, failed) has that work cancelled at the provider.
+
+Results are stored under a key of their own per run: a run that loses the race to complete a
+job deletes only its own files, never the winner's.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,8 +31,9 @@ from typing import Any, Protocol
 from likeness.aws.dynamodb import Item
 from likeness.aws.s3 import BlobStore
 from likeness.clock import isoformat, utcnow
-from likeness.engines.base import EngineError
+from likeness.engines.base import Engine, EngineError
 from likeness.errors import LikenessError
+from likeness.jobs.engine_session import EngineWaiting, pending_handles
 from likeness.jobs.models import (
     RESULT_EXPIRY_PARTITION,
     TERMINAL_STATES,
@@ -47,6 +58,7 @@ class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"  # already finished, cancelled, or gone
+    WAITING = "waiting"  # parked while a provider works; a check message brings it back
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,7 @@ class JobRunner:
         executors: Mapping[str, Callable[[], JobExecutor]],
         max_attempts: int,
         result_retention_seconds: int = 4 * 3600,
+        engine_for: Callable[[str], Engine] | None = None,
     ) -> None:
         self._jobs = jobs
         self._repository = repository
@@ -90,21 +103,26 @@ class JobRunner:
         self._executors = executors
         self._max_attempts = max_attempts
         self._retention = result_retention_seconds
+        self._engine_for = engine_for
 
-    def run(self, *, job_id: str, attempt: int = 1) -> Outcome:
+    def run(self, *, job_id: str, attempt: int = 1, check: bool = False) -> Outcome:
+        """One delivery of the job's message (``check``: a check-back on parked provider work)."""
         job = self._repository.get(job_id)
         if job is None:
             logger.warning("job message for a job that does not exist", job_id=job_id)
             return Outcome.SKIPPED
         if JobState(job["state"]) in TERMINAL_STATES:
+            self._cancel_provider_work(job)
             return Outcome.SKIPPED
         deadline = job.get("deadline_at")
         if deadline and datetime.fromisoformat(deadline.replace("Z", "+00:00")) <= utcnow():
+            started = "finished" if job.get("engine_state") else "started"
             failed = self._jobs.fail(
                 job,
                 code="deadline_exceeded",
-                message=f"the job was not started before its deadline ({deadline})",
+                message=f"the job was not {started} before its deadline ({deadline})",
             )
+            self._cancel_provider_work(job)
             return Outcome.FAILED if failed else Outcome.SKIPPED
 
         factory = self._executors.get(job["job_type"])
@@ -116,27 +134,33 @@ class JobRunner:
             )
             return Outcome.FAILED
 
-        running = self._repository.mark_running(job_id)
+        running = self._repository.mark_running(job_id, count_attempt=not check)
         if running is None:
             return Outcome.SKIPPED
-        if int(running.get("attempts", 1)) == 1:
+        if int(running.get("attempts", 1)) == 1 and not check and not running.get("engine_state"):
             self._jobs.publish(running, "running")
 
         executor = factory()
         try:
             produced = executor.execute(running)
+        except EngineWaiting as waiting:
+            return self._park(running, waiting)
         except EngineError as exc:
-            self._jobs.fail(running, code=exc.code, message=exc.reason)
+            if getattr(exc, "transient", False) and attempt < self._max_attempts:
+                raise
+            self._fail(running, code=exc.code, message=exc.reason)
             return Outcome.FAILED
         except LikenessError as exc:
-            self._jobs.fail(running, code=exc.error_code, message=exc.message)
+            self._fail(running, code=exc.error_code, message=exc.message)
             return Outcome.FAILED
         except Exception as exc:
             if attempt >= self._max_attempts:
-                self._jobs.fail(
+                # the exception's own text stays in the logs: it may name internals
+                self._fail(
                     running,
                     code="internal_error",
-                    message=f"the job failed {attempt} times; the last error: {type(exc).__name__}: {exc}",
+                    message=f"the job failed {attempt} times on an internal error ({type(exc).__name__}); "
+                    "it was refunded",
                 )
             raise
 
@@ -144,15 +168,60 @@ class JobRunner:
         surface_records = getattr(executor, "surface_records", None)
         extra = list(surface_records(running, records)) if surface_records is not None else []
         if not self._jobs.complete(running, outputs=outputs, records=[*records, *extra]):
-            # cancelled or past its deadline while it ran: its files must not outlive it
-            logger.info("job finished elsewhere while it ran; discarding its results", job_id=job_id)
+            # cancelled, swept or completed by another delivery while it ran: this run's files
+            # (under its own keys) must not outlive it
+            logger.info("job finished elsewhere while it ran; discarding this run's results", job_id=job_id)
             for record in records:
                 self._blobs.delete(record["key"])
             return Outcome.SKIPPED
         return Outcome.SUCCEEDED
 
+    def _fail(self, job: Item, *, code: str, message: str) -> None:
+        self._jobs.fail(job, code=code, message=message)
+        self._cancel_provider_work(self._repository.get(job["job_id"]) or job)
+
+    def _park(self, job: Item, waiting: EngineWaiting) -> Outcome:
+        """Store the provider handles on the job and schedule the check that collects them."""
+        job_id = job["job_id"]
+        version = int((job.get("engine_state") or {}).get("version", 0))
+        state = {**waiting.state, "version": version + 1}
+        if not self._repository.park(job_id, state=state, expected_version=version):
+            # another delivery parked or finished the job first: what this run started is nobody's
+            logger.info(
+                "another delivery moved the job on; cancelling this run's provider work", job_id=job_id
+            )
+            self._cancel_handles(job, waiting.started)
+            return Outcome.SKIPPED
+        self._jobs.schedule_check(
+            job_id, delay_seconds=waiting.delay, correlation_id=job.get("correlation_id")
+        )
+        return Outcome.WAITING
+
+    def _cancel_provider_work(self, job: Item) -> None:
+        handles = pending_handles(job.get("engine_state"))
+        if not handles:
+            return
+        self._cancel_handles(job, handles)
+        self._repository.mark_provider_work_cancelled(job["job_id"])
+
+    def _cancel_handles(self, job: Item, handles: Sequence[Mapping[str, Any]]) -> None:
+        if not handles or self._engine_for is None or not job.get("engine"):
+            return
+        try:
+            engine = self._engine_for(job["engine"])
+        except LikenessError:
+            logger.warning("cannot cancel provider work: its engine is gone", job_id=job["job_id"])
+            return
+        cancel = getattr(engine, "cancel", None)
+        if cancel is None:
+            return
+        for handle in handles:
+            cancel(handle)
+            logger.info("cancelled provider work", job_id=job["job_id"], request_id=handle.get("request_id"))
+
     def _store(self, job: Item, produced: Sequence[ProducedResult]) -> tuple[list[Item], dict[str, Any]]:
         job_id = job["job_id"]
+        run = uuid.uuid4().hex[:12]
         made = utcnow()
         created = isoformat(made)
         # files are served for the retention window; the sweeper finds them by this sparse key
@@ -162,7 +231,7 @@ class JobRunner:
             extension = EXTENSIONS.get(result.content_type)
             if extension is None:
                 raise ValueError(f"unknown result content type {result.content_type}")
-            key = f"{job_prefix(job_id)}results/{index}.{extension}"
+            key = f"{job_prefix(job_id)}results/{run}/{index}.{extension}"
             self._blobs.put(key, result.data, content_type=result.content_type)
             result_id = result_id_for(job_id, index)
             pk, sk = result_key(result_id)

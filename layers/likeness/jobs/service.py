@@ -263,7 +263,22 @@ class JobService:
             )
         cancelled = self._get(job_id)
         self.publish(cancelled, "cancelled")
+        if cancelled.get("engine_state"):
+            # a provider is still working on it: the worker cancels that on this check
+            self.schedule_check(job_id, delay_seconds=0, correlation_id=cancelled.get("correlation_id"))
         return cancelled
+
+    def schedule_check(self, job_id: str, *, delay_seconds: int, correlation_id: str | None = None) -> None:
+        """Bring a job back to the worker in ``delay_seconds`` (at most SQS's 900) to check on
+        provider work; a lost check is covered by the job's deadline (the sweeper)."""
+        try:
+            self._queue.send(
+                {"job_id": job_id, "check": True, "correlation_id": correlation_id},
+                correlation_id=correlation_id,
+                delay_seconds=max(0, min(900, int(delay_seconds))),
+            )
+        except Exception:
+            logger.exception("could not schedule a job check; its deadline will end it", job_id=job_id)
 
     def fail(self, job: Item, *, code: str, message: str, extra: Sequence[TransactItem] = ()) -> bool:
         """Fail an unfinished job with its reason and refund it. False when it already finished."""

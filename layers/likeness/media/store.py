@@ -413,9 +413,7 @@ class MediaStore:
     def get_trace(self, account_id: str, file_uuid: str, trace_id: int) -> Item | None:
         return self.table.get(traces_pk(account_id, file_uuid), trace_sk(trace_id))
 
-    def identity_traces(
-        self, account_id: str, identity_uuid: str, *, limit: int | None = None
-    ) -> list[Item]:
+    def identity_traces(self, account_id: str, identity_uuid: str, *, limit: int | None = None) -> list[Item]:
         """The traces assigned to an identity, every file, ordered by file then trace."""
         return self.table.query(identity_index_pk(account_id, identity_uuid), index="GSI1", limit=limit)
 

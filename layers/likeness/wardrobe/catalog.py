@@ -1,9 +1,9 @@
-"""The model catalog (GET /models) and camera list (GET /cameras): data, priced per model.
+"""The model catalog (GET /models) and camera list (GET /cameras), as the wardrobe spec shows them.
 
-The spec's hosted model slugs are listed as they are published (prices, capabilities), and as
-unavailable here: this deployment has no provider configured for them, so a request naming one
-is refused with that reason before anything is charged. Our own engines are listed next to
-them; ``classical`` runs everything here.
+One catalog: every entry is an engine of ``likeness.engines.catalog`` (the spec's hosted slugs
+and our own ``classical``), shown in the wardrobe's shape. A hosted slug is available exactly
+when its provider has a key here; otherwise the reason names the setting to set. Prices follow
+the spec's catalog (``likeness.engines.models``); the classical engine's are below.
 
 Prices (credits) of the classical engine: per output image 1 at up to 1K, 2 at 2K, 3 at 4K
 (edits and try-ons alike); upscale 1 per output at 2x, 2 at 4x; video 1 per second.
@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from likeness.engines.classical.capabilities import TRY_ON_CAMERAS
+from likeness.engines.base import EngineCapabilities
+from likeness.engines.sizes import RESOLUTION_SIZES
 
 ASPECT_RATIOS = ("auto", "21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16")
 VIDEO_ASPECT_RATIOS = ("auto", "21:9", "16:9", "4:3", "1:1", "3:4", "9:16")
@@ -22,15 +23,17 @@ IMAGE_RESOLUTIONS = ("720p", "1K", "768X1024", "1024X1280", "2K", "4K")
 TARGET_RESOLUTIONS = ("720p", "1080p", "1440p", "2160p")
 USE_CASES = ("generate", "edit", "upscale", "video")
 
-# resolution -> (long side, exact size or None)
-RESOLUTION_SIZES: dict[str, tuple[int, tuple[int, int] | None]] = {
-    "720p": (1280, None),
-    "1K": (1024, None),
-    "768X1024": (1024, (768, 1024)),
-    "1024X1280": (1280, (1024, 1280)),
-    "2K": (2048, None),
-    "4K": (4096, None),
-}
+__all__ = [
+    "ASPECT_RATIOS",
+    "CAMERAS",
+    "RESOLUTION_SIZES",
+    "ModelEntry",
+    "cameras",
+    "classical_price",
+    "model",
+    "models",
+    "price",
+]
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,11 @@ class ModelEntry:
     kind: str  # image | upscale | video
     use_cases: tuple[str, ...]
     credits: str  # as published, e.g. "3-7 credits"
-    engine: str | None  # our engine that runs it; None: not configured in this deployment
+    engine: str  # the engine that runs it (the slug itself)
+    available: bool
+    unavailable_reason: str | None
+    provider: str | None = None
+    provider_model: str | None = None
     resolutions: tuple[str, ...] = ()
     aspect_ratios: tuple[str, ...] = ()
     max_reference_images: int = 0
@@ -51,18 +58,37 @@ class ModelEntry:
     target_resolutions: tuple[str, ...] = ()
     max_outputs: dict[str, int] = field(default_factory=dict)  # per use case, when below 5
     cameras: tuple[str, ...] = ()  # empty: every camera value
+    max_output_side: int = 4096
 
-    @property
-    def available(self) -> bool:
-        return self.engine is not None
-
-    @property
-    def unavailable_reason(self) -> str | None:
-        if self.available:
-            return None
-        return (
-            f"{self.name} ({self.slug}) is a hosted model and this deployment has no provider "
-            "configured for it; use model_slug 'classical'"
+    @classmethod
+    def of(cls, caps: EngineCapabilities) -> ModelEntry:
+        images = caps.model_kind == "image"
+        return cls(
+            slug=caps.slug,
+            name=caps.name,
+            kind=caps.model_kind,
+            use_cases=tuple(caps.use_cases),
+            credits=caps.credits,
+            engine=caps.slug,
+            available=caps.available,
+            unavailable_reason=caps.unavailable_reason,
+            provider=caps.provider,
+            provider_model=caps.provider_model,
+            resolutions=tuple(caps.resolutions),
+            # "auto" (the model's own framing) is always there where a ratio can be chosen
+            aspect_ratios=(("auto", *caps.aspect_ratios) if caps.aspect_ratios else ()),
+            # the caller's own references (img_ref_urls): only prompt-following models use them
+            max_reference_images=caps.max_reference_images
+            if caps.follows_prompt and (images or caps.model_kind == "video")
+            else 0,
+            durations=tuple(caps.durations),
+            audio=caps.audio,
+            last_frame=caps.last_frame,
+            upscale_factors=tuple(caps.upscale_factors),
+            target_resolutions=tuple(caps.target_resolutions),
+            max_outputs=dict(caps.max_outputs),
+            cameras=tuple(caps.cameras),
+            max_output_side=caps.max_output_side,
         )
 
     def public(self) -> dict[str, Any]:
@@ -75,6 +101,8 @@ class ModelEntry:
             "available": self.available,
             "unavailable_reason": self.unavailable_reason,
             "engine": self.engine,
+            "provider": self.provider,
+            "provider_model": self.provider_model,
             "capabilities": {
                 "resolutions": list(self.resolutions),
                 "aspect_ratios": list(self.aspect_ratios),
@@ -90,135 +118,22 @@ class ModelEntry:
         }
 
 
-_IMAGE = ("generate", "edit")
-_TEN = ASPECT_RATIOS[1:]
+def models() -> list[ModelEntry]:
+    """Every engine that serves a wardrobe use case, in the engine catalog's order."""
+    from likeness.engines.catalog import engine_catalog
 
-MODELS: tuple[ModelEntry, ...] = (
-    ModelEntry(
-        slug="classical",
-        name="Likeness classical engine",
-        kind="image",
-        use_cases=USE_CASES,
-        credits="1-3 credits per image; upscale 1-2; video 1 per second",
-        engine="classical",
-        resolutions=IMAGE_RESOLUTIONS,
-        aspect_ratios=ASPECT_RATIOS,
-        durations=tuple(range(3, 11)),
-        upscale_factors=(2, 4),
-        # deterministic: one upscale, edit or video of one source is one output
-        max_outputs={"upscale": 1, "edit": 1, "video": 1},
-        cameras=tuple(TRY_ON_CAMERAS),
-    ),
-    ModelEntry(
-        "nano-banana-2", "Gemini Flash 2", "image", _IMAGE, "3-7 credits", None, ("1K", "2K", "4K"), _TEN, 3
-    ),
-    ModelEntry(
-        "nano-banana-pro", "Gemini Pro", "image", _IMAGE, "5-10 credits", None, ("1K", "2K", "4K"), _TEN, 3
-    ),
-    ModelEntry(
-        "gpt-image-2-high", "GPT Image 2 (high)", "image", _IMAGE, "12 credits", None, ("1K", "2K"), _TEN, 3
-    ),
-    ModelEntry(
-        "gpt-image-2-medium",
-        "GPT Image 2 (medium)",
-        "image",
-        _IMAGE,
-        "6 credits",
-        None,
-        ("1K", "2K"),
-        _TEN,
-        3,
-    ),
-    ModelEntry(
-        "gpt-image-2-low", "GPT Image 2 (low)", "image", _IMAGE, "2 credits", None, ("1K", "2K"), _TEN, 3
-    ),
-    ModelEntry(
-        "seedream-v4-5", "SeedDream 4.5", "image", _IMAGE, "2 credits", None, ("1K", "2K", "4K"), _TEN, 3
-    ),
-    ModelEntry(
-        "qwen-rapid-aio-v23",
-        "Qwen Intimate",
-        "image",
-        _IMAGE,
-        "2-3 credits",
-        None,
-        ("768X1024", "1024X1280"),
-        (),
-        1,
-    ),
-    ModelEntry("gemini-flash", "Gemini Flash", "image", _IMAGE, "1 credit", None, (), _TEN, 3),
-    ModelEntry(
-        "seedvr2",
-        "SeedVR2 Upscale",
-        "upscale",
-        ("upscale",),
-        "1 credit",
-        None,
-        upscale_factors=(2, 4),
-        target_resolutions=("2160p",),
-    ),
-    ModelEntry(
-        "aura-sr",
-        "Aura SR Upscale",
-        "upscale",
-        ("upscale",),
-        "1 credit",
-        None,
-        upscale_factors=(4,),
-        target_resolutions=("2160p",),
-    ),
-    ModelEntry(
-        "seedance-2",
-        "Seedance 2",
-        "video",
-        ("video",),
-        "49-183 credits",
-        None,
-        ("720p",),
-        VIDEO_ASPECT_RATIOS,
-        9,
-        tuple(range(4, 16)),
-        audio=True,
-    ),
-    ModelEntry(
-        "kling-3-pro",
-        "Kling 3 Pro",
-        "video",
-        ("video",),
-        "14-101 credits",
-        None,
-        durations=tuple(range(3, 16)),
-        audio=True,
-        last_frame=True,
-    ),
-    ModelEntry(
-        "kling-2-5-turbo-pro",
-        "Kling 2.5 Turbo Pro",
-        "video",
-        ("video",),
-        "14-26 credits",
-        None,
-        durations=tuple(range(5, 11)),
-        last_frame=True,
-    ),
-    ModelEntry(
-        "seedance-1-5-pro",
-        "Seedance 1.5 Pro",
-        "video",
-        ("video",),
-        "6-20 credits",
-        None,
-        durations=tuple(range(5, 11)),
-        audio=True,
-        last_frame=True,
-    ),
-)
-
-_BY_SLUG = {m.slug: m for m in MODELS}
+    return [ModelEntry.of(caps) for caps in engine_catalog() if caps.use_cases]
 
 
 def model(slug: str) -> ModelEntry | None:
-    return _BY_SLUG.get(slug)
+    from likeness.engines.catalog import get_capabilities
+    from likeness.errors import LikenessError
+
+    try:
+        caps = get_capabilities(slug)
+    except LikenessError:
+        return None
+    return ModelEntry.of(caps) if caps.use_cases else None
 
 
 def classical_price(
@@ -231,6 +146,31 @@ def classical_price(
         return (2 if upscale_factor == 4 else 1) * num_images
     per_image = {"2K": 2, "4K": 3}.get(resolution, 1)
     return per_image * num_images
+
+
+def price(
+    slug: str,
+    *,
+    use_case: str,
+    num_images: int,
+    resolution: str,
+    upscale_factor: int,
+    duration: int,
+    audio: bool,
+) -> int:
+    """Credits for a generation on ``slug``: the spec's catalog prices for hosted models."""
+    from likeness.engines.models import hosted_model
+
+    hosted = hosted_model(slug)
+    if hosted is None:
+        return classical_price(
+            use_case=use_case,
+            num_images=num_images,
+            resolution=resolution,
+            upscale_factor=upscale_factor,
+            duration=duration,
+        )
+    return hosted.price.credits(resolution=resolution, duration=duration, audio=audio) * num_images
 
 
 # camera values: what each asks for, and what the classical engine does with it
@@ -255,12 +195,16 @@ CLASSICAL_CAMERA_NOTES: dict[str, str] = {
 
 def cameras() -> list[dict[str, Any]]:
     """GET /cameras: every camera value, and what each engine (or hosted model) does with it."""
-    hosted = "sent to the hosted model; none is configured in this deployment"
+    from likeness.engines.prompts import CAMERA_GUIDANCE
+
     return [
         {
             "camera": camera,
             "description": description,
-            "engines": {"classical": CLASSICAL_CAMERA_NOTES[camera], "hosted models": hosted},
+            "engines": {
+                "classical": CLASSICAL_CAMERA_NOTES[camera],
+                "hosted models": f"asked in the prompt: {CAMERA_GUIDANCE[camera]}",
+            },
         }
         for camera, description in CAMERAS.items()
     ]

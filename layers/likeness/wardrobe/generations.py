@@ -148,6 +148,9 @@ class GenerationService:
         entry = self._model(request)
         settings = self._check_against(entry, request)
         account = caller.account_id
+        identity_check = request.identity_check or (
+            "enforce" if request.use_case == "generate" and request.avatar_id is not None else "report"
+        )
 
         blobs: list[InputBlob] = []
         for item_id in request.clothing_item_ids_all:
@@ -192,6 +195,27 @@ class GenerationService:
                     content_type=fetched.content_type,
                 )
             )
+        if request.use_case == "upscale":
+            self._check_upscaled_size(entry, request, next(b for b in blobs if b.name.startswith("source.")))
+        # the caller's references and a video's last frame are fetched now: a bad URL is a 4xx
+        for index, url in enumerate(request.img_ref_urls):
+            fetched = self._fetch(url, f"img_ref_urls[{index}]")
+            blobs.append(
+                InputBlob(
+                    name=f"ref_{index}.{_extension(fetched.content_type)}",
+                    data=fetched.data,
+                    content_type=fetched.content_type,
+                )
+            )
+        if request.last_frame_url is not None:
+            fetched = self._fetch(request.last_frame_url, "last_frame_url")
+            blobs.append(
+                InputBlob(
+                    name=f"last_frame.{_extension(fetched.content_type)}",
+                    data=fetched.data,
+                    content_type=fetched.content_type,
+                )
+            )
         webhook = None
         if request.webhook_url is not None:
             self._check_url(request.webhook_url)
@@ -202,12 +226,14 @@ class GenerationService:
                 "events": list(request.webhook_events or ["generation.completed", "generation.failed"]),
             }
 
-        cost = catalog.classical_price(
+        cost = catalog.price(
+            entry.slug,
             use_case=request.use_case,
             num_images=request.num_images,
             resolution=settings["resolution"],
             upscale_factor=request.upscale_factor,
             duration=request.duration or 0,
+            audio=request.generate_audio,
         )
         generation_id = self._ids.allocate("generation")
         first_result = self._ids.allocate("generation_result", request.num_images)
@@ -222,7 +248,11 @@ class GenerationService:
             "num_images": request.num_images,
             "prompt": request.prompt,
             "parent_result_id": request.generation_result_parent_id,
-            "payload": self._payload(request, entry.slug, settings),
+            "payload": self._payload(request, entry, settings),
+            "identity_check": identity_check,
+            "enhance_user_prompt": request.enhance_user_prompt and entry.slug != "classical",
+            "generate_audio": request.generate_audio,
+            "target_resolution": request.target_resolution,
             **settings,
         }
 
@@ -268,8 +298,30 @@ class GenerationService:
         )
         return GenerationPublic.model_validate(submitted.body)
 
+    def _check_upscaled_size(
+        self, entry: catalog.ModelEntry, request: GenerationCreate, source: InputBlob
+    ) -> None:
+        """An upscale whose output would pass the model's largest side is refused before charging."""
+        import io
+
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(source.data)) as im:
+                width, height = im.size
+        except Exception as exc:
+            raise Unprocessable("the source image could not be read", code="invalid_source_image") from exc
+        side = max(width, height) * request.upscale_factor
+        if request.target_resolution is None and side > entry.max_output_side:
+            raise Unprocessable(
+                f"a {request.upscale_factor}x upscale of this {width}x{height} image is {side} px on its "
+                f"long side; {entry.slug} makes at most {entry.max_output_side} px",
+                code="output_too_large",
+                fix="Upscale by a smaller factor, or a smaller source image.",
+            )
+
     def _model(self, request: GenerationCreate) -> catalog.ModelEntry:
-        slug = request.model_slug or self._settings.wardrobe_default_model
+        slug = request.model_slug or self._settings.default_image_model
         entry = catalog.model(slug)
         if entry is None:
             raise Unprocessable(
@@ -344,11 +396,13 @@ class GenerationService:
         }
 
     @staticmethod
-    def _payload(request: GenerationCreate, slug: str, settings: dict[str, Any]) -> dict[str, Any]:
+    def _payload(
+        request: GenerationCreate, entry: catalog.ModelEntry, settings: dict[str, Any]
+    ) -> dict[str, Any]:
         """What the generation was asked for, as the spec's ``payload`` string shows it."""
         payload: dict[str, Any] = {
             "prompt": request.prompt,
-            "model_slug": slug,
+            "model_slug": entry.slug,
             "use_case": request.use_case,
             **settings,
         }
@@ -358,8 +412,19 @@ class GenerationService:
             payload["generation_result_parent_id"] = request.generation_result_parent_id
         if request.feature_setting:
             payload["feature_setting"] = request.feature_setting
-        # the classical engine has no language model to rewrite prompts with
-        payload["enhance_user_prompt"] = False
+        if request.identity_check:
+            payload["identity_check"] = request.identity_check
+        if entry.provider is None:
+            # the classical engine follows no prompt: there is nothing to enhance
+            payload["enhance_user_prompt"] = False
+        else:
+            payload["enhance_user_prompt"] = request.enhance_user_prompt
+            if request.enhance_user_prompt and request.use_case in ("generate", "edit"):
+                payload["prompt_enhancements"] = (
+                    ["camera guidance", "composition and lighting", "garment fidelity"]
+                    if request.use_case == "generate"
+                    else ["photorealism and consistent lighting"]
+                )
         return {k: v for k, v in payload.items() if v is not None}
 
     # ------------------------------------------------------------------ reads

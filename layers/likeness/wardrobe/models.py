@@ -54,6 +54,10 @@ class GenerationCreate(BaseModel):
     webhook_events: list[WebhookEvent] | None = None
     enhance_user_prompt: bool = True
     batch_id: int | None = Field(default=None, ge=0)
+    # off | report | enforce: whether outputs are judged against the avatar (generate) or the
+    # source image's person (edit, upscale, video), and re-generated when they fail (enforce).
+    # Default: enforce for a try-on with an avatar, report otherwise.
+    identity_check: Literal["off", "report", "enforce"] | None = None
 
     @model_validator(mode="after")
     def _rules_of_the_use_case(self) -> GenerationCreate:

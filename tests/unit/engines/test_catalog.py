@@ -19,7 +19,23 @@ from likeness.engines.classical.capabilities import (
 from likeness.errors import NotFound
 from tests.helpers import ROOT
 
-HEAVY = ["numpy", "cv2", "PIL", "onnxruntime", "dlib", "av"]
+HEAVY = ["numpy", "cv2", "PIL", "onnxruntime", "dlib", "av", "openai", "google.genai"]
+HOSTED = [
+    "nano-banana-2",
+    "nano-banana-pro",
+    "gpt-image-2-high",
+    "gpt-image-2-medium",
+    "gpt-image-2-low",
+    "seedream-v4-5",
+    "qwen-rapid-aio-v23",
+    "gemini-flash",
+    "seedvr2",
+    "aura-sr",
+    "seedance-2",
+    "kling-3-pro",
+    "kling-2-5-turbo-pro",
+    "seedance-1-5-pro",
+]
 
 
 def test_importing_the_catalog_and_listing_it_loads_no_heavy_library() -> None:
@@ -38,7 +54,8 @@ def test_importing_the_catalog_and_listing_it_loads_no_heavy_library() -> None:
         check=True,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result == {"listed": ["classical"], "heavy": []}
+    # classical first, then every hosted model of the spec's catalog, with no SDK or model loaded
+    assert result == {"listed": ["classical", *HOSTED], "heavy": []}
 
 
 def test_catalog_lists_classical_first_and_its_capabilities_validate() -> None:
@@ -48,7 +65,8 @@ def test_catalog_lists_classical_first_and_its_capabilities_validate() -> None:
     assert caps is CLASSICAL_CAPABILITIES
     again = EngineCapabilities.model_validate(json.loads(caps.model_dump_json()))
     assert again == caps
-    assert set(caps.operations) == set(Operation)
+    # everything but text-to-image: it follows no prompt
+    assert set(caps.operations) == set(Operation) - {Operation.GENERATE} and caps.follows_prompt is False
     assert caps.uses_model_weights is False and caps.kind == "embedded"
     assert caps.upscale_factors == [2, 4]
     assert caps.video is not None and caps.video.min_seconds == 1 and caps.video.max_seconds == 10
@@ -85,7 +103,7 @@ def test_engines_register_as_data() -> None:
 
     catalog.register_engine("fake", capabilities=fake_caps, factory=FakeEngine)
     try:
-        assert [c.slug for c in catalog.engine_catalog()] == ["classical", "fake"]
+        assert [c.slug for c in catalog.engine_catalog()] == ["classical", *HOSTED, "fake"]
         assert isinstance(catalog.get_engine("fake"), FakeEngine)
         with pytest.raises(ValueError):
             catalog.register_engine("fake", capabilities=fake_caps, factory=FakeEngine)

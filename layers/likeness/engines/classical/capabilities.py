@@ -103,6 +103,15 @@ CLASSICAL_CAPABILITIES = EngineCapabilities(
     upscale_factors=list(UPSCALE_FACTORS),
     edit_instructions=list(EDIT_INSTRUCTIONS),
     video=VideoLimits(min_seconds=VIDEO_MIN_SECONDS, max_seconds=VIDEO_MAX_SECONDS, fps=DEFAULT_FPS),
+    # as the wardrobe lists it (GET /models): only what it can really do is accepted there
+    model_kind="image",
+    use_cases=["generate", "edit", "upscale", "video"],
+    credits="1-3 credits per image; upscale 1-2; video 1 per second",
+    resolutions=["720p", "1K", "768X1024", "1024X1280", "2K", "4K"],
+    durations=list(range(3, int(VIDEO_MAX_SECONDS) + 1)),
+    # deterministic: one upscale, edit or video of one source is one output
+    max_outputs={"upscale": 1, "edit": 1, "video": 1},
+    cameras=list(TRY_ON_CAMERAS),
     notes=[
         "It cannot follow free-text prompts: edits take a list of instructions "
         "(a prompt may only name one of a few exact keywords).",

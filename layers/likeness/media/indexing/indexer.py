@@ -121,9 +121,7 @@ class MediaIndexer:
         self.pool.close()
 
     # ------------------------------------------------------------------ public API
-    def index_file(
-        self, path: str | Path, *, kind: MediaKind, known: Sequence[KnownIdentity]
-    ) -> IndexResult:
+    def index_file(self, path: str | Path, *, kind: MediaKind, known: Sequence[KnownIdentity]) -> IndexResult:
         with self._lock:
             started = time.perf_counter()
             reader = open_media(path, kind=kind)
@@ -267,9 +265,7 @@ class MediaIndexer:
         for number, frame in enumerate(reader.frames()):
             last = number
             image = (
-                cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-                if size != frame.shape[1::-1]
-                else frame
+                cv2.resize(frame, size, interpolation=cv2.INTER_AREA) if size != frame.shape[1::-1] else frame
             )
             small[number] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             thumb = cv2.resize(
@@ -429,9 +425,7 @@ class MediaIndexer:
         stats.seconds["embed"] = time.perf_counter() - t0
         return len(vectors)
 
-    def _auto_clusters(
-        self, traces: list[Trace], reader: MediaReader, kind: MediaKind
-    ) -> list[AutoCluster]:
+    def _auto_clusters(self, traces: list[Trace], reader: MediaReader, kind: MediaKind) -> list[AutoCluster]:
         cfg = self.config
         embedded = [t for t in traces if t.embedding is not None]
         unmatched = [
@@ -475,7 +469,6 @@ class MediaIndexer:
                 )
             )
         return clusters
-
 
     @staticmethod
     def _distinct(trace: Trace, embedded: list[Trace], threshold: float) -> bool:

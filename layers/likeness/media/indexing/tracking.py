@@ -116,9 +116,7 @@ class Tracker:
         self.tracks.append(track)
         return track
 
-    def _associate(
-        self, candidates: list[Track], faces: Sequence[FrameFace], frame_number: int
-    ) -> list[int]:
+    def _associate(self, candidates: list[Track], faces: Sequence[FrameFace], frame_number: int) -> list[int]:
         """Greedy by IoU: returns, for each face, the index of its track in ``candidates`` or -1."""
         pairs = []
         for ti, track in enumerate(candidates):
@@ -186,9 +184,7 @@ class Tracker:
         """Feed the detections of one keyframe (keyframes in increasing order)."""
         previous_key = max(frame_number - self.stride, self._floor)
         # tracks paused too long are done
-        self._paused = [
-            t for t in self._paused if frame_number - t.last.frame_number <= self.max_gap_frames
-        ]
+        self._paused = [t for t in self._paused if frame_number - t.last.frame_number <= self.max_gap_frames]
         candidates = self._open + self._paused
         owner = self._associate(candidates, faces, frame_number)
         matched_tracks: set[int] = set()

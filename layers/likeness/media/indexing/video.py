@@ -107,9 +107,7 @@ def open_media(path: str | Path, *, kind: MediaKind) -> MediaReader:
             "would be wrong.",
             fix="Re-encode the file at a constant frame rate and upload it again.",
         )
-    return MediaReader(
-        path=path, kind="video", width=width, height=height, fps=fps, declared_frames=declared
-    )
+    return MediaReader(path=path, kind="video", width=width, height=height, fps=fps, declared_frames=declared)
 
 
 def _read_image_bgr(path: Path) -> np.ndarray:
