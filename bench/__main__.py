@@ -12,6 +12,7 @@ from bench import (
     bench_identities,
     bench_jobs,
     bench_media,
+    bench_providers,
     bench_wardrobe,
     cold_imports,
 )
@@ -26,12 +27,18 @@ def main() -> None:
 
     from infra.local.stack import LocalStack
 
-    with LocalStack(start_options={"api_port": 0, "seed": True}) as stack:
-        assert stack.info is not None and stack.info.api_key is not None
-        bench_identities.main(stack.info.api_url, stack.info.api_key)
-        bench_jobs.main(stack.info.api_url, stack.info.api_key)
-        bench_wardrobe.main(stack.info.api_url)
-        bench_characters.main(stack.info.api_url)
+    # hosted providers are local fakes, configured before the stack reads its settings
+    gemini, fal, stop_fakes = bench_providers.start_fakes()
+    try:
+        with LocalStack(start_options={"api_port": 0, "seed": True}) as stack:
+            assert stack.info is not None and stack.info.api_key is not None
+            bench_identities.main(stack.info.api_url, stack.info.api_key)
+            bench_jobs.main(stack.info.api_url, stack.info.api_key)
+            bench_wardrobe.main(stack.info.api_url)
+            bench_characters.main(stack.info.api_url)
+            bench_providers.main(stack.info.api_url, stack.info.api_key, gemini, fal)
+    finally:
+        stop_fakes()
     cold_imports.main()
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-FACES = ROOT.parent / "shared" / "fixtures" / "faces"
+FACES = ROOT / "tests" / "fixtures" / "faces"
 ANCHORS = {
     "visual_summary": "bench character",
     "hair": "short dark hair",

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-FACES = ROOT.parent / "shared" / "fixtures" / "faces"
-GARMENTS = ROOT.parent / "shared" / "fixtures" / "garments"
+FACES = ROOT / "tests" / "fixtures" / "faces"
+GARMENTS = ROOT / "tests" / "fixtures" / "garments"
 GARMENT_FILES = ["tshirt_front.png", "tshirt_back.png", "dress_red.jpg", "jeans_blue.webp"]
 
 if importlib.util.find_spec("likeness") is None:  # run from a checkout without installing

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_FIXTURES = ROOT.parent / "shared" / "fixtures" / "faces"
+DEFAULT_FIXTURES = ROOT / "tests" / "fixtures" / "faces"
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 if importlib.util.find_spec("likeness") is None:  # run from a checkout without installing

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-FACES = ROOT.parent / "shared" / "fixtures" / "faces"
+FACES = ROOT / "tests" / "fixtures" / "faces"
 PHOTOS = sorted(p for p in FACES.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
 
 

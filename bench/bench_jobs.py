@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-FACES = ROOT.parent / "shared" / "fixtures" / "faces"
+FACES = ROOT / "tests" / "fixtures" / "faces"
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FACES = ROOT.parent / "shared" / "fixtures" / "faces"
+FACES = ROOT / "tests" / "fixtures" / "faces"
 CLIP = FACES / "short_hamilton_clip.mp4"
 MIN_FACE_PX = 48.0
 

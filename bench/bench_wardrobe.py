@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-FACES = ROOT.parent / "shared" / "fixtures" / "faces"
-GARMENTS = ROOT.parent / "shared" / "fixtures" / "garments"
+FACES = ROOT / "tests" / "fixtures" / "faces"
+GARMENTS = ROOT / "tests" / "fixtures" / "garments"
 SEEDED = 1000
 
 

@@ -24,7 +24,7 @@ os.environ.setdefault("LIKENESS_JOB_RETRY_BACKOFF_SECONDS", "1")
 
 def pytest_configure(config: pytest.Config) -> None:
     if not FACES.is_dir():
-        raise pytest.UsageError(f"face fixtures not found at {FACES}; the tests read ../shared/fixtures")
+        raise pytest.UsageError(f"face fixtures not found at {FACES}; they live in tests/fixtures")
 
 
 # provider keys the fakes expect: test values, shaped like no real provider's keys

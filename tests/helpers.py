@@ -6,9 +6,9 @@ import io
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-FACES = SHARED / "fixtures" / "faces"
-GARMENTS = SHARED / "fixtures" / "garments"
+FIXTURES = ROOT / "tests" / "fixtures"  # photos, a video and garments, with SOURCES.md and licences
+FACES = FIXTURES / "faces"
+GARMENTS = FIXTURES / "garments"
 EVENTS = ROOT / "events"
 
 

@@ -42,9 +42,13 @@ def watch():
             os._exit(0)
         time.sleep(0.5)
 threading.Thread(target=watch, daemon=True).start()
+sys.path.insert(0, sys.argv[2])
+from infra.local.moto_writes import serialise_dynamodb_writes
+serialise_dynamodb_writes()
 from moto.server import main
-main(sys.argv[2:])
+main(sys.argv[3:])
 """
+_REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 class _Server(Protocol):
@@ -84,6 +88,9 @@ class _ThreadedServer:
     def __init__(self, host: str, port: int) -> None:
         from moto.server import ThreadedMotoServer  # imported here: it loads every moto backend
 
+        from infra.local.moto_writes import serialise_dynamodb_writes
+
+        serialise_dynamodb_writes()
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self._server.start()
         self.port = int(self._server.get_host_and_port()[1])
@@ -101,7 +108,17 @@ class _ChildServer:
         self._log_path = Path(log_name)
         with os.fdopen(handle, "wb") as log_file:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_BOOTSTRAP, str(os.getpid()), "-H", host, "-p", str(self.port)],
+                [
+                    sys.executable,
+                    "-c",
+                    _CHILD_BOOTSTRAP,
+                    str(os.getpid()),
+                    _REPO_ROOT,
+                    "-H",
+                    host,
+                    "-p",
+                    str(self.port),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

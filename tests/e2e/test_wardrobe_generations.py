@@ -379,10 +379,12 @@ def test_filters_sort_and_pagination(stylist: ApiUser) -> None:
 def test_results_stop_being_served_after_their_window(
     stylist: ApiUser, monkeypatch: pytest.MonkeyPatch, local_stack: Any
 ) -> None:
+    from datetime import datetime, timedelta
+
+    from likeness.clock import isoformat
     from likeness.settings import get_settings
     from likeness.wiring import job_service
 
-    monkeypatch.setattr(get_settings(), "result_retention_seconds", 2)
     item = clothing_item(stylist, "jeans_blue.webp", back=None)
     gen = stylist.client.post(
         "/generation", json={"clothing_item_id": item, "prompt": "p", "resolution": "1K"}
@@ -392,11 +394,14 @@ def test_results_stop_being_served_after_their_window(
     url = result["url"]
     stored = [key for key in bucket_keys() if urlparse(url).path.endswith("/" + key)]
     assert len(stored) == 1
-    time.sleep(2.5)
+    # the window closes one second after the result was made: wait for that moment, not a guess
+    monkeypatch.setattr(get_settings(), "result_retention_seconds", 1)
+    made = datetime.fromisoformat(result["created_at"].replace("Z", "+00:00"))
+    time.sleep(max(0.0, (made + timedelta(seconds=1.1) - datetime.now(made.tzinfo)).total_seconds()))
     later = stylist.client.get(f"/generation-result/{result['generation_result_id']}").json()
     assert later["available"] is False and later["url"] is None
-    # the local stack's scheduled sweeper may already have run; this run catches what it has not
-    job_service().expire_results()
+    # the sweeper deletes the file once its stored expiry (made at the default window) has passed
+    job_service().expire_results(now=isoformat(made + timedelta(hours=5)))
     assert bucket_keys(stored[0]) == []
     assert httpx.get(url, timeout=30).status_code in (403, 404)
 
@@ -440,3 +445,47 @@ def test_deleting_a_clothing_item_deletes_its_generations_and_results(stylist: A
     assert stylist.client.get(f"/generation/{gen['generation_id']}").status_code == 404
     assert stylist.client.get(f"/generation-result/{result['generation_result_id']}").status_code == 404
     assert httpx.get(result["url"], timeout=30).status_code in (403, 404)
+
+
+def test_what_the_classical_engine_cannot_make_is_refused_up_front(
+    stylist: ApiUser, image_server: str
+) -> None:
+    item = clothing_item(stylist)
+    before = credits_of(stylist)
+    for aspect in ("21:9", "5:4"):
+        resp = stylist.client.post(
+            "/generation",
+            json={"clothing_item_id": item, "prompt": "p", "model_slug": "classical", "aspect_ratio": aspect},
+        )
+        assert resp.status_code == 422 and resp.json()["detail"]["code"] == "not_supported_by_model", (
+            resp.text
+        )
+    # a 4x upscale past the engine's 4096 px: biden.jpg is 970x2204
+    upscale = stylist.client.post(
+        "/generation",
+        json={
+            "use_case": "upscale",
+            "image_url": f"{image_server}/biden.jpg",
+            "model_slug": "classical",
+            "upscale_factor": 4,
+        },
+    )
+    assert upscale.status_code == 422 and upscale.json()["detail"]["code"] == "output_too_large"
+    assert credits_of(stylist) == before
+
+    # the exact resolutions are made exactly
+    avatar = wardrobe_avatar(stylist, f"{image_server}/obama.jpg")
+    resp = stylist.client.post(
+        "/generation",
+        json={
+            "clothing_item_id": item,
+            "avatar_id": avatar,
+            "prompt": "p",
+            "model_slug": "classical",
+            "resolution": "768X1024",
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    done = wait_for_generation(stylist, resp.json()["generation_id"])
+    assert done["status"] == "Done", done["error_message"]
+    assert (done["generation_results"][0]["width"], done["generation_results"][0]["height"]) == (768, 1024)

@@ -14,6 +14,7 @@ import binascii
 import io
 import json
 import threading
+import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
@@ -116,6 +117,8 @@ class Call:
     files: list[UploadedFile] = field(default_factory=list)
     status: int = 0
     generation: bool = False
+    received_at: float = 0.0  # time.time() when the request arrived
+    answered_at: float = 0.0  # time.time() when the answer was ready
 
 
 @dataclass
@@ -463,6 +466,7 @@ class FakeServer:
             json=request.json,
             form={name: list(values) for name, values in request.form.items()},
             files=list(request.files),
+            received_at=time.time(),
         )
         with self.lock:
             self._calls.append(call)
@@ -475,6 +479,7 @@ class FakeServer:
                 self.errors.append(traceback.format_exc())
             response = self.internal_error(f"fake {type(self).__name__} failed: {type(exc).__name__}")
         call.status = response.status
+        call.answered_at = time.time()
         return response
 
 

@@ -36,6 +36,7 @@ from likeness.aws.dynamodb import DynamoTable, Item, TransactItem
 from likeness.aws.s3 import BlobStore
 from likeness.engines.base import EngineError, EngineImage, EngineRequest, Operation
 from likeness.engines.prompts import PERSON_KINDS, character_prompt
+from likeness.engines.selection import require_engine
 from likeness.errors import Conflict, Forbidden, InsufficientCredits, LikenessError, NotFound, Unprocessable
 from likeness.jobs.generation import EngineExecutor, generate_verified
 from likeness.jobs.models import JobState, job_key
@@ -216,6 +217,8 @@ class ProbeService:
         balance = self._accounts.get_account(caller.account_id).credits
         if balance < cost:
             raise self._over_budget(cost, balance)
+        # character images run on the deployment's default model: it must be there to run them
+        require_engine(self._settings.default_image_model, Operation.PORTRAIT)
         return {"version": version, "identities": reachable, "anchors": anchors}
 
     @staticmethod

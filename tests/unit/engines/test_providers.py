@@ -44,6 +44,22 @@ def fal() -> Iterator[FakeFal]:
 
 
 @pytest.fixture(autouse=True)
+def _no_provider_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test says which providers it configures (the e2e session exports its fakes' keys)."""
+    for name in (
+        "LIKENESS_GEMINI_API_KEY",
+        "LIKENESS_GEMINI_BASE_URL",
+        "LIKENESS_OPENAI_API_KEY",
+        "LIKENESS_OPENAI_BASE_URL",
+        "LIKENESS_FAL_KEY",
+        "LIKENESS_FAL_QUEUE_URL",
+        "LIKENESS_PROVIDER_KEYS_SECRET",
+        "LIKENESS_MODEL_ROUTES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _reset(request: pytest.FixtureRequest) -> None:
     for name in ("gemini", "openai_fake", "fal"):
         if name in request.fixturenames:

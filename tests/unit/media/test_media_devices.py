@@ -81,9 +81,7 @@ def test_worker_processes_embed_exactly_as_this_process_does(indexer, clip_resul
     capture.release()
     rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     faces = [f for f in indexer.detector.detect_batch([rgb])[0] if f.height >= 40]
-    crops = [
-        crop_face(rgb, f.box, f.landmarks, f.score, frame_number=0, idx=i) for i, f in enumerate(faces)
-    ]
+    crops = [crop_face(rgb, f.box, f.landmarks, f.score, frame_number=0, idx=i) for i, f in enumerate(faces)]
     assert crops
     in_process = EmbeddingPool(workers=0).embed(crops)
     spread = indexer.pool.embed(crops)
