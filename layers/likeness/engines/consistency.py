@@ -204,9 +204,11 @@ class ConsistencyJudge:
         threshold = _score(SAME_PERSON_THRESHOLD)
         pipeline = self._pipeline()
 
+        detected = None
         if isinstance(output, bytes | bytearray | memoryview):
             try:
-                pixels = pipeline.analyze(bytes(output)).pixels
+                analysis = pipeline.analyze(bytes(output))
+                pixels, detected = analysis.pixels, analysis.faces  # detected once, with the decode
             except ModelUnavailable:
                 raise
             except LikenessError as exc:
@@ -221,7 +223,9 @@ class ConsistencyJudge:
                 )
         else:
             pixels = _flatten(np.asarray(output))
-        faces = [f for f in pipeline.detector.detect(pixels) if f.score >= pipeline.min_face_score]
+        if detected is None:
+            detected = tuple(pipeline.detector.detect(pixels))
+        faces = [f for f in detected if f.score >= pipeline.min_face_score]
         faces.sort(key=lambda f: f.score, reverse=True)
         if not faces:
             return self._report(

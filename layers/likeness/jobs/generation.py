@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -83,6 +84,21 @@ class _Judging:
         self._verification = verification
         self._embeddings: list[Any] | None = None
 
+    def prepare(self) -> None:
+        """Embed the references now (run beside the provider call, so its answer waits on less)."""
+        v = self._verification
+        if v.check == "off" or v.embeddings or self._embeddings is not None:
+            return
+        images = v.references or self._request.face_images
+        if not images:
+            return
+        try:
+            self._embeddings = self._judge.reference_embeddings(images)
+        except EngineError:
+            if v.references and v.optional:
+                self._embeddings = []  # no single clear face: nobody to judge against
+            # otherwise the verdict raises it again, where it belongs
+
     def applies(self, output: EngineOutput) -> bool:
         v = self._verification
         if v.check == "off" or not output.shows_person:
@@ -124,7 +140,9 @@ def generate_verified(
     step: str = "generate",
 ) -> list[ProducedResult]:
     """Run the engine, judge each output, and under ``enforce`` generate failed outputs again."""
-    judging: _Judging | None = None
+    judging = _Judging(judge(), request, verification) if verification.check != "off" else None
+    # the references' embeddings do not depend on the outputs: compute them while the engine works
+    preparing = _background(judging.prepare) if judging is not None else None
     wanted = max(1, request.count)
     slots: list[dict[str, Any]] = []  # per output: the accepted output and its attempts
     open_slots: list[int] = []
@@ -150,9 +168,10 @@ def generate_verified(
                 verdict, ok = recorded["verdicts"][len(verdicts)], recorded["accepted"][len(verdicts)]
             else:
                 assert output is not None
-                if judging is None:
-                    judging = _Judging(judge(), request, verification)
-                verdict = judging.verdict(output) if judging.applies(output) else None
+                if preparing is not None:
+                    preparing.result()
+                    preparing = None
+                verdict = judging.verdict(output) if judging is not None and judging.applies(output) else None
                 ok = verification.check != "enforce" or verdict is None or verdict["verdict"] != "failed"
             verdicts.append(verdict)
             accepted.append(ok)
@@ -203,6 +222,13 @@ def generate_verified(
             )
         )
     return produced
+
+
+def _background(work: Callable[[], None]) -> Future[None]:
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-references")
+    future = executor.submit(work)
+    executor.shutdown(wait=False)
+    return future
 
 
 def generate_and_judge(

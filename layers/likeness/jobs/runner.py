@@ -1,8 +1,8 @@
 """Running one job from its queue message: the consumer side of the job system.
 
-Idempotent under SQS redelivery: a finished job is skipped, results go to keys derived from
-the job id (a rerun overwrites them), and the move to ``succeeded`` is conditional on the job
-still running, so a job cancelled (or swept) meanwhile keeps its state and loses its files.
+Idempotent under SQS redelivery: a finished job is skipped, result ids derive from the job id,
+and the move to ``succeeded`` is conditional on the job still running, so a job cancelled (or
+swept, or completed by another delivery) meanwhile keeps its state and this run's files go.
 
 Failures: an ``EngineError`` or another ``LikenessError`` means the request cannot be done and
 fails the job at once (refunded). A transient ``EngineError`` (a provider that kept answering
@@ -15,8 +15,8 @@ only one parks it, and the other cancels what it started), and a delayed check m
 brings it back. A job that ends any other way while provider work is outstanding (cancelled,
 swept past its deadline, failed) has that work cancelled at the provider.
 
-Results are stored under a key of their own per run: a run that loses the race to complete a
-job deletes only its own files, never the winner's.
+Files are stored under keys of their own per run: a run that loses the race to complete a job
+deletes only its own files, never the winner's.
 """
 
 from __future__ import annotations
