@@ -16,26 +16,9 @@ from likeness.jobs.models import JobRepository, JobState, job_key
 from likeness.jobs.runner import JobRunner, Outcome, ProducedResult
 from likeness.jobs.service import InputBlob, JobService, JobSubmission, QueueUnavailable
 from tests.helpers import png_bytes
+from tests.integration.job_support import credits_of, paying_caller
 
 JOB_TYPE = "test_job"
-
-
-def _caller(credits: int = 100) -> Caller:
-    from likeness.wiring import account_service
-
-    account = account_service().create_account(name="jobs", plan="pro", credits=credits)
-    return Caller(
-        account_id=account.account_id,
-        plan="pro",
-        key_id="k",
-        scopes=frozenset({"identities:read", "identities:write"}),
-    )
-
-
-def _credits(caller: Caller) -> int:
-    from likeness.wiring import account_service
-
-    return account_service().get_account(caller.account_id).credits
 
 
 def _submit(
@@ -102,35 +85,35 @@ def jobs(aws: dict[str, str]) -> JobService:
 def test_submit_writes_job_charges_and_queues_together(jobs: JobService) -> None:
     from likeness.wiring import blob_store, table
 
-    caller = _caller(credits=100)
+    caller = paying_caller(credits=100)
     submitted = _submit(jobs, caller, cost=30)
     job = table().get(*job_key(submitted.job_id))
     assert job is not None and job["state"] == "queued" and job["cost"] == 30
     assert job["metadata"] == {"order": "42"} and job["deadline_at"] > job["created_at"]
     assert blob_store().exists(job["inputs"]["input_keys"]["in.png"])
-    assert _credits(caller) == 70
+    assert credits_of(caller) == 70
     assert _queued_messages() == [{"job_id": submitted.job_id, "correlation_id": None}]
 
 
 def test_short_of_credits_is_402_and_writes_nothing(jobs: JobService) -> None:
     from likeness.wiring import blob_store
 
-    caller = _caller(credits=5)
+    caller = paying_caller(credits=5)
     with pytest.raises(InsufficientCredits) as raised:
         _submit(jobs, caller, cost=10)
     assert raised.value.extra == {"required": 10, "balance": 5}
-    assert _credits(caller) == 5
+    assert credits_of(caller) == 5
     assert jobs.list_jobs(caller=caller, limit=10, offset=0).total == 0
     assert blob_store().list_keys("jobs/") == []
     assert _queued_messages() == []
 
 
 def test_idempotency_replays_rejects_other_bodies_and_in_flight_keys(jobs: JobService) -> None:
-    caller = _caller(credits=100)
+    caller = paying_caller(credits=100)
     first = _submit(jobs, caller, key="key-1", body="a")
     again = _submit(jobs, caller, key="key-1", body="a")
     assert again.replayed and again.body == first.body and again.job_id == first.job_id
-    assert _credits(caller) == 90  # charged once
+    assert credits_of(caller) == 90  # charged once
     with pytest.raises(Conflict) as mismatch:
         _submit(jobs, caller, key="key-1", body="b")
     assert mismatch.value.error_code == "idempotency_key_mismatch"
@@ -149,7 +132,7 @@ def test_idempotency_replays_rejects_other_bodies_and_in_flight_keys(jobs: JobSe
 def test_a_402_releases_the_idempotency_key(jobs: JobService) -> None:
     from likeness.wiring import account_service
 
-    caller = _caller(credits=0)
+    caller = paying_caller(credits=0)
     with pytest.raises(InsufficientCredits):
         _submit(jobs, caller, key="key-3")
     account_service().add_credits(account_id=caller.account_id, amount=10)
@@ -157,7 +140,7 @@ def test_a_402_releases_the_idempotency_key(jobs: JobService) -> None:
 
 
 def test_failed_enqueue_fails_and_refunds_the_job(jobs: JobService, monkeypatch: pytest.MonkeyPatch) -> None:
-    caller = _caller(credits=50)
+    caller = paying_caller(credits=50)
 
     def broken_send(*args: Any, **kwargs: Any) -> str:
         raise ConnectionError("SQS is unreachable")
@@ -168,14 +151,14 @@ def test_failed_enqueue_fails_and_refunds_the_job(jobs: JobService, monkeypatch:
     page = jobs.list_jobs(caller=caller, limit=10, offset=0)
     assert [j["state"] for j in page.jobs] == ["failed"]
     assert page.jobs[0]["refunded"] is True
-    assert _credits(caller) == 50
+    assert credits_of(caller) == 50
     monkeypatch.undo()
     # the key was forgotten with the failed job: a retry makes a new one
     assert not _submit(jobs, caller, cost=20, key="key-4").replayed
 
 
 def test_a_crash_is_retried_and_charged_once(jobs: JobService) -> None:
-    caller = _caller(credits=100)
+    caller = paying_caller(credits=100)
     submitted = _submit(jobs, caller, cost=10)
     executor = _Executor(crash_times=1)
     runner = _runner(jobs, executor)
@@ -187,11 +170,11 @@ def test_a_crash_is_retried_and_charged_once(jobs: JobService) -> None:
     job = jobs.get_job(caller=caller, job_id=submitted.job_id)
     assert job["state"] == "succeeded" and job["attempts"] == 2 and executor.calls == 2
     assert len(job["outputs"]["results"]) == 1
-    assert _credits(caller) == 90
+    assert credits_of(caller) == 90
 
 
 def test_the_last_attempt_fails_and_refunds_then_reraises_for_the_dlq(jobs: JobService) -> None:
-    caller = _caller(credits=100)
+    caller = paying_caller(credits=100)
     submitted = _submit(jobs, caller, cost=10)
     runner = _runner(jobs, _Executor(crash_times=99), max_attempts=2)
     for attempt in (1, 2):
@@ -200,11 +183,11 @@ def test_the_last_attempt_fails_and_refunds_then_reraises_for_the_dlq(jobs: JobS
     job = jobs.get_job(caller=caller, job_id=submitted.job_id)
     assert job["state"] == "failed" and job["refunded"] is True
     assert job["error"]["code"] == "internal_error" and "ConnectionError" in job["error"]["message"]
-    assert _credits(caller) == 100
+    assert credits_of(caller) == 100
 
 
 def test_an_engine_that_cannot_do_it_fails_the_job_with_its_reason(jobs: JobService) -> None:
-    caller = _caller(credits=100)
+    caller = paying_caller(credits=100)
     submitted = _submit(jobs, caller, cost=10)
     outcome = _runner(jobs, _Executor(engine_error="reference image 1 shows no face")).run(
         job_id=submitted.job_id
@@ -212,19 +195,19 @@ def test_an_engine_that_cannot_do_it_fails_the_job_with_its_reason(jobs: JobServ
     assert outcome is Outcome.FAILED
     job = jobs.get_job(caller=caller, job_id=submitted.job_id)
     assert job["error"] == {"code": "engine_cannot_do", "message": "reference image 1 shows no face"}
-    assert job["outputs"] == {} and _credits(caller) == 100
+    assert job["outputs"] == {} and credits_of(caller) == 100
 
 
 def test_cancel_refunds_and_a_late_finish_discards_its_results(jobs: JobService) -> None:
     from likeness.wiring import blob_store
 
-    caller = _caller(credits=100)
+    caller = paying_caller(credits=100)
     submitted = _submit(jobs, caller, cost=10)
     repository = JobRepository(table=jobs._table)
     running = repository.mark_running(submitted.job_id)
     assert running is not None
     cancelled = jobs.cancel(caller=caller, job_id=submitted.job_id)
-    assert cancelled["state"] == "cancelled" and _credits(caller) == 100
+    assert cancelled["state"] == "cancelled" and credits_of(caller) == 100
     with pytest.raises(Conflict) as again:
         jobs.cancel(caller=caller, job_id=submitted.job_id)
     assert again.value.error_code == "job_not_cancellable"
@@ -237,7 +220,7 @@ def test_cancel_refunds_and_a_late_finish_discards_its_results(jobs: JobService)
 
 
 def test_the_sweeper_fails_and_refunds_jobs_past_their_deadline(jobs: JobService) -> None:
-    caller = _caller(credits=100)
+    caller = paying_caller(credits=100)
     late = _submit(jobs, caller, cost=10)
     on_time = _submit(jobs, caller, cost=10)
     deadline = jobs.get_job(caller=caller, job_id=late.job_id)["deadline_at"]
@@ -250,13 +233,13 @@ def test_the_sweeper_fails_and_refunds_jobs_past_their_deadline(jobs: JobService
     job = jobs.get_job(caller=caller, job_id=late.job_id)
     assert job["state"] == "failed" and job["error"]["code"] == "deadline_exceeded"
     assert JobState(job["state"]) is JobState.FAILED and "GSI2PK" not in job
-    assert _credits(caller) == 80 + 10 * swept
+    assert credits_of(caller) == 80 + 10 * swept
 
 
 def test_another_accounts_job_is_not_found(jobs: JobService) -> None:
     from likeness.errors import NotFound
 
-    owner, other = _caller(), _caller()
+    owner, other = paying_caller(), paying_caller()
     submitted = _submit(jobs, owner)
     with pytest.raises(NotFound):
         jobs.get_job(caller=other, job_id=submitted.job_id)

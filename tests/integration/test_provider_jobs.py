@@ -18,6 +18,7 @@ from likeness.jobs.models import JobRepository
 from likeness.jobs.runner import JobRunner, Outcome, ProducedResult
 from likeness.jobs.service import JobService, JobSubmission
 from tests.helpers import png_bytes
+from tests.integration.job_support import credits_of, paying_caller
 
 JOB_TYPE = "test_provider_job"
 CAPABILITIES = EngineCapabilities(
@@ -85,24 +86,6 @@ class ProviderExecutor:
         ]
 
 
-def _caller(credits: int = 100) -> Caller:
-    from likeness.wiring import account_service
-
-    account = account_service().create_account(name="providers", plan="pro", credits=credits)
-    return Caller(
-        account_id=account.account_id,
-        plan="pro",
-        key_id="k",
-        scopes=frozenset({"identities:read", "identities:write"}),
-    )
-
-
-def _credits(caller: Caller) -> int:
-    from likeness.wiring import account_service
-
-    return account_service().get_account(caller.account_id).credits
-
-
 def _submit(jobs: JobService, caller: Caller) -> str:
     return jobs.submit(
         caller=caller,
@@ -149,7 +132,7 @@ def jobs(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> JobService:
 
 
 def test_a_parked_job_holds_its_request_id_and_completes_on_a_check(jobs: JobService) -> None:
-    caller = _caller()
+    caller = paying_caller()
     job_id = _submit(jobs, caller)
     _messages()  # the submit's own message
     engine = QueuedEngine(polls=2)
@@ -165,11 +148,11 @@ def test_a_parked_job_holds_its_request_id_and_completes_on_a_check(jobs: JobSer
     done = jobs.get_job(caller=caller, job_id=job_id)
     assert done["state"] == "succeeded" and done["attempts"] == 1  # checks are not attempts
     assert engine.submitted == ["req-1"] and engine.cancelled == []
-    assert _credits(caller) == 90
+    assert credits_of(caller) == 90
 
 
 def test_two_deliveries_parking_at_once_leave_one_request_and_one_check(jobs: JobService) -> None:
-    caller = _caller()
+    caller = paying_caller()
     job_id = _submit(jobs, caller)
     _messages()
     engine = QueuedEngine(polls=5)
@@ -193,7 +176,7 @@ def test_two_deliveries_parking_at_once_leave_one_request_and_one_check(jobs: Jo
 def test_two_runs_racing_to_complete_keep_the_winners_files(jobs: JobService) -> None:
     from likeness.wiring import blob_store
 
-    caller = _caller()
+    caller = paying_caller()
     job_id = _submit(jobs, caller)
     engine = QueuedEngine(polls=0)
     barrier = threading.Barrier(2)
@@ -210,17 +193,17 @@ def test_two_runs_racing_to_complete_keep_the_winners_files(jobs: JobService) ->
     # the loser deleted only its own files: the winner's result is still served
     assert blob_store().exists(result["key"])
     assert blob_store().list_keys(f"jobs/{job_id}/results/") == [result["key"]]
-    assert _credits(caller) == 90
+    assert credits_of(caller) == 90
 
 
 def test_a_parked_job_past_its_deadline_is_refunded_and_its_request_cancelled(jobs: JobService) -> None:
-    caller = _caller()
+    caller = paying_caller()
     job_id = _submit(jobs, caller)
     engine = QueuedEngine(polls=100)
     runner = _runner(jobs, ProviderExecutor(engine), engine)
     assert runner.run(job_id=job_id) is Outcome.WAITING
     assert jobs.sweep_expired(now="9999-01-01T00:00:00Z") == 1
-    assert _credits(caller) == 100
+    assert credits_of(caller) == 100
     # the check that was scheduled finds the job over and cancels the provider's work, once
     assert runner.run(job_id=job_id, check=True) is Outcome.SKIPPED
     assert runner.run(job_id=job_id, check=True) is Outcome.SKIPPED
@@ -230,7 +213,7 @@ def test_a_parked_job_past_its_deadline_is_refunded_and_its_request_cancelled(jo
 
 
 def test_cancelling_a_parked_job_sends_a_check_at_once(jobs: JobService) -> None:
-    caller = _caller()
+    caller = paying_caller()
     job_id = _submit(jobs, caller)
     engine = QueuedEngine(polls=100)
     runner = _runner(jobs, ProviderExecutor(engine), engine)
@@ -239,7 +222,7 @@ def test_cancelling_a_parked_job_sends_a_check_at_once(jobs: JobService) -> None
     jobs.cancel(caller=caller, job_id=job_id)
     assert [m.get("check") for m in _messages() if m["job_id"] == job_id] == [True]
     assert runner.run(job_id=job_id, check=True) is Outcome.SKIPPED
-    assert engine.cancelled == ["req-1"] and _credits(caller) == 100
+    assert engine.cancelled == ["req-1"] and credits_of(caller) == 100
 
 
 def test_classical_requests_it_cannot_serve_are_refused_before_charging(aws: dict[str, str]) -> None:
@@ -249,7 +232,7 @@ def test_classical_requests_it_cannot_serve_are_refused_before_charging(aws: dic
     from likeness.identities.drafts import IdentityDraftsCreate
     from likeness.wiring import avatar_service, draft_service
 
-    caller = _caller()
+    caller = paying_caller()
     with pytest.raises(Unprocessable) as avatar:
         avatar_service().generate(caller=caller, request=AvatarGenerate(prompt="a baker", engine="classical"))
     assert avatar.value.error_code == "library_too_small" and "library has 0" in avatar.value.message
@@ -258,4 +241,4 @@ def test_classical_requests_it_cannot_serve_are_refused_before_charging(aws: dic
             caller=caller, request=IdentityDraftsCreate(prompt="a baker", engine="classical")
         )
     assert drafts.value.error_code == "library_too_small"
-    assert _credits(caller) == 100
+    assert credits_of(caller) == 100

@@ -29,6 +29,7 @@ from likeness.wardrobe.store import (
     GENERATION_INDEX_PREFIX,
     GENERATION_JOB_TYPE,
     GenerationStore,
+    StoredResult,
     generation_key,
     generation_result_key,
 )
@@ -53,6 +54,13 @@ class FetchedSource:
 def _extension(content_type: str) -> str:
     return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4"}.get(
         content_type, "bin"
+    )
+
+
+def _blob(stem: str, source: FetchedSource | StoredResult) -> InputBlob:
+    """A fetched or stored image as a job input named ``<stem>.<ext>``."""
+    return InputBlob(
+        name=f"{stem}.{_extension(source.content_type)}", data=source.data, content_type=source.content_type
     )
 
 
@@ -179,43 +187,16 @@ class GenerationService:
                     "(or no longer available)",
                     code="generation_result_not_found",
                 )
-            blobs.append(
-                InputBlob(
-                    name=f"source.{_extension(stored.content_type)}",
-                    data=stored.data,
-                    content_type=stored.content_type,
-                )
-            )
+            blobs.append(_blob("source", stored))
         elif request.image_url is not None:
-            fetched = self._fetch(request.image_url, "image_url")
-            blobs.append(
-                InputBlob(
-                    name=f"source.{_extension(fetched.content_type)}",
-                    data=fetched.data,
-                    content_type=fetched.content_type,
-                )
-            )
+            blobs.append(_blob("source", self._fetch(request.image_url, "image_url")))
         if request.use_case == "upscale":
             self._check_upscaled_size(entry, request, next(b for b in blobs if b.name.startswith("source.")))
         # the caller's references and a video's last frame are fetched now: a bad URL is a 4xx
         for index, url in enumerate(request.img_ref_urls):
-            fetched = self._fetch(url, f"img_ref_urls[{index}]")
-            blobs.append(
-                InputBlob(
-                    name=f"ref_{index}.{_extension(fetched.content_type)}",
-                    data=fetched.data,
-                    content_type=fetched.content_type,
-                )
-            )
+            blobs.append(_blob(f"ref_{index}", self._fetch(url, f"img_ref_urls[{index}]")))
         if request.last_frame_url is not None:
-            fetched = self._fetch(request.last_frame_url, "last_frame_url")
-            blobs.append(
-                InputBlob(
-                    name=f"last_frame.{_extension(fetched.content_type)}",
-                    data=fetched.data,
-                    content_type=fetched.content_type,
-                )
-            )
+            blobs.append(_blob("last_frame", self._fetch(request.last_frame_url, "last_frame_url")))
         webhook = None
         if request.webhook_url is not None:
             self._check_url(request.webhook_url)

@@ -18,8 +18,10 @@ and scrubbed of every configured key before they leave (``redact``).
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +47,26 @@ T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 _MAX_BACKOFF = 30.0
 _DEADLINE_MARGIN = 5.0  # seconds kept for storing and judging outputs after the last call
+
+
+class SharedClients:
+    """Provider SDK / HTTP clients, made on first use under a lock and shared afterwards (they
+    are thread-safe and pool their connections). Keyed by what makes them differ; a key is
+    hashed, never kept."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[Any, ...], Any] = {}
+
+    def get(self, build: Callable[[], T], *parts: Any, api_key: str = "") -> T:
+        key = (*parts, hashlib.sha256(api_key.encode()).hexdigest())
+        client = self._clients.get(key)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(key)
+                if client is None:
+                    client = self._clients[key] = build()
+        return client  # type: ignore[no-any-return]
 
 
 class ProviderUnavailable(EngineError):

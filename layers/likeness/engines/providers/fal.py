@@ -14,7 +14,6 @@ Inputs are sent as data URIs, which every fal model accepts, so no input has to 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +22,7 @@ from likeness.engines.base import EngineError, EngineOutput, EngineRequest, Oper
 from likeness.engines.providers.base import (
     Failure,
     HostedEngine,
+    SharedClients,
     data_uri,
     full_prompt,
     image_output,
@@ -35,8 +35,7 @@ REFUSAL_TYPES = frozenset({"content_policy_violation", "content_policy", "nsfw",
 OUTPUT_CONTENT_TYPES = ("image/png", "image/jpeg", "image/webp", "video/mp4", "application/octet-stream")
 _POLL_SECONDS = 1.0
 
-_lock = threading.Lock()
-_clients: dict[float, Any] = {}
+_clients = SharedClients()
 
 
 class _HttpStatus(Exception):
@@ -46,17 +45,14 @@ class _HttpStatus(Exception):
 
 
 def _http(timeout: float) -> Any:
-    client = _clients.get(timeout)
-    if client is not None:
-        return client
-    with _lock:
-        client = _clients.get(timeout)
-        if client is None:
-            import httpx
+    """One pooled httpx client per timeout; the key travels per request, never in the client."""
 
-            client = httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=False)
-            _clients[timeout] = client
-        return client
+    def build() -> Any:
+        import httpx
+
+        return httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=False)
+
+    return _clients.get(build, "fal", timeout)
 
 
 # per video model family: the input field names it documents

@@ -11,7 +11,6 @@ safety ``finishReason`` is a refusal.
 from __future__ import annotations
 
 import hashlib
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,6 +18,7 @@ from likeness.engines.base import EngineError, EngineOutput, EngineRequest
 from likeness.engines.providers.base import (
     Failure,
     HostedEngine,
+    SharedClients,
     full_prompt,
     image_output,
     mime_of,
@@ -39,33 +39,27 @@ REFUSAL_FINISH_REASONS = frozenset(
 )
 _MAX_PARALLEL = 4
 
-_lock = threading.Lock()
-_clients: dict[tuple[str, str, float], Any] = {}
+_clients = SharedClients()
 
 
 def _client(base_url: str, api_key: str, timeout: float) -> Any:
-    """One SDK client per base URL and key, made on first use and shared (it is thread-safe)."""
-    cache_key = (base_url, hashlib.sha256(api_key.encode()).hexdigest(), timeout)
-    client = _clients.get(cache_key)
-    if client is not None:
-        return client
-    with _lock:
-        client = _clients.get(cache_key)
-        if client is None:
-            from google import genai
-            from google.genai import types
+    """One SDK client per base URL, key and timeout (its own retries off: ours apply)."""
 
-            client = genai.Client(
-                api_key=api_key,
-                http_options=types.HttpOptions(
-                    base_url=base_url,
-                    api_version="v1beta",  # the documented image-output surface
-                    timeout=int(timeout * 1000),
-                    retry_options=types.HttpRetryOptions(attempts=1),
-                ),
-            )
-            _clients[cache_key] = client
-        return client
+    def build() -> Any:
+        from google import genai
+        from google.genai import types
+
+        return genai.Client(
+            api_key=api_key,
+            http_options=types.HttpOptions(
+                base_url=base_url,
+                api_version="v1beta",  # the documented image-output surface
+                timeout=int(timeout * 1000),
+                retry_options=types.HttpRetryOptions(attempts=1),
+            ),
+        )
+
+    return _clients.get(build, base_url, timeout, api_key=api_key)
 
 
 def _seed_of(request: EngineRequest, index: int) -> int | None:

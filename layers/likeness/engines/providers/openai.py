@@ -10,14 +10,13 @@ refusal.
 from __future__ import annotations
 
 import base64
-import hashlib
-import threading
 from typing import Any
 
 from likeness.engines.base import EngineError, EngineOutput, EngineRequest
 from likeness.engines.providers.base import (
     Failure,
     HostedEngine,
+    SharedClients,
     full_prompt,
     image_output,
     mime_of,
@@ -29,23 +28,18 @@ REFUSAL_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 MAX_SIDE = 3840
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
-_lock = threading.Lock()
-_clients: dict[tuple[str, str, float], Any] = {}
+_clients = SharedClients()
 
 
 def _client(base_url: str, api_key: str, timeout: float) -> Any:
-    cache_key = (base_url, hashlib.sha256(api_key.encode()).hexdigest(), timeout)
-    client = _clients.get(cache_key)
-    if client is not None:
-        return client
-    with _lock:
-        client = _clients.get(cache_key)
-        if client is None:
-            from openai import OpenAI
+    """One SDK client per base URL, key and timeout (its own retries off: ours apply)."""
 
-            client = OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
-            _clients[cache_key] = client
-        return client
+    def build() -> Any:
+        from openai import OpenAI
+
+        return OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+
+    return _clients.get(build, base_url, timeout, api_key=api_key)
 
 
 def size_for(request: EngineRequest) -> str:
