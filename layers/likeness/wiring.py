@@ -144,7 +144,8 @@ def job_runner(settings: Settings | None = None) -> JobRunner:
     """The worker: every job type this deployment runs, with its executor."""
     from likeness.avatars.generation import AvatarGenerator
     from likeness.avatars.models import AVATAR_JOB_TYPE
-    from likeness.characters.probes import CHARACTER_IMAGE_JOB_TYPE, CharacterImageGenerator
+    from likeness.characters.probe_job import CharacterImageGenerator
+    from likeness.characters.probes import CHARACTER_IMAGE_JOB_TYPE
     from likeness.engines.catalog import get_engine
     from likeness.identities.drafts import DraftGenerator
     from likeness.identities.service import DRAFT_JOB_TYPE

@@ -123,6 +123,7 @@ from likeness.engines.classical.params import (
     parse_float,
     parse_int,
     parse_output_options,
+    with_request_fields,
 )
 from likeness.engines.classical.segmentation import composite_on_colour, segment_subject
 from likeness.engines.classical.transfer import transfer_face
@@ -138,7 +139,6 @@ from likeness.engines.classical.tryon import (
     render,
 )
 from likeness.engines.classical.video import encode_mp4, ken_burns_frames, ken_burns_windows
-from likeness.engines.sizes import RESOLUTION_SIZES
 from likeness.errors import FaceRejected, LikenessError, ModelUnavailable
 from likeness.faces.pipeline import FacePipeline, get_default_pipeline
 from likeness.faces.types import DetectedFace, FaceAnalysis
@@ -210,26 +210,6 @@ def _seed(params: Mapping[str, Any], refs: Sequence[EngineImage]) -> tuple[int, 
     return derived, derived
 
 
-def _with_request_fields(request: EngineRequest) -> dict[str, Any]:
-    """The request's first-class fields as this engine's params (they win over params)."""
-    params = dict(request.params)
-    first_class = {
-        "count": request.count if request.count != 1 else None,
-        "seed": request.seed,
-        "aspect_ratio": request.aspect_ratio if request.aspect_ratio != "auto" else None,
-        "duration": request.duration,
-        "garment_backs": dict(request.garment_backs) or None,
-    }
-    params.update({name: value for name, value in first_class.items() if value is not None})
-    if request.resolution in RESOLUTION_SIZES and "size" not in params:
-        long_side, exact = RESOLUTION_SIZES[request.resolution]
-        params["size"] = long_side
-        if exact is not None and "aspect_ratio" not in params:
-            divisor = math.gcd(*exact)
-            params["aspect_ratio"] = f"{exact[0] // divisor}:{exact[1] // divisor}"
-    return params
-
-
 def _the(label: str) -> str:
     return label if label.lower().startswith("the ") else f"the {label}"
 
@@ -290,7 +270,7 @@ class ClassicalEngine:
             )
         if not isinstance(request.params, Mapping):
             raise invalid("params must be an object")
-        return handler(replace(request, params=_with_request_fields(request)))
+        return handler(replace(request, params=with_request_fields(request)))
 
     # inputs
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from likeness.engines.base import EngineError
+from likeness.engines.base import EngineError, EngineRequest
 from likeness.engines.classical.capabilities import (
     ASPECT_RATIOS,
     MAX_OUTPUT_SIDE,
@@ -20,9 +20,11 @@ from likeness.engines.classical.capabilities import (
     OUTPUT_FORMATS,
     STYLES,
 )
+from likeness.engines.sizes import RESOLUTION_SIZES
 
 __all__ = [
     "INVALID_PARAMETER",
+    "with_request_fields",
     "OutputOptions",
     "invalid",
     "parse_aspect_ratio",
@@ -150,3 +152,23 @@ def parse_output_options(
     background = parse_color(background_value, "background") if background_value is not None else None
     style = parse_choice(params, "style", STYLES, "natural")
     return OutputOptions(format=fmt, size=size, aspect_ratio=aspect, background=background, style=style)
+
+
+def with_request_fields(request: EngineRequest) -> dict[str, Any]:
+    """The request's first-class fields as this engine's params (they win over params)."""
+    params = dict(request.params)
+    first_class = {
+        "count": request.count if request.count != 1 else None,
+        "seed": request.seed,
+        "aspect_ratio": request.aspect_ratio if request.aspect_ratio != "auto" else None,
+        "duration": request.duration,
+        "garment_backs": dict(request.garment_backs) or None,
+    }
+    params.update({name: value for name, value in first_class.items() if value is not None})
+    if request.resolution in RESOLUTION_SIZES and "size" not in params:
+        long_side, exact = RESOLUTION_SIZES[request.resolution]
+        params["size"] = long_side
+        if exact is not None and "aspect_ratio" not in params:
+            divisor = math.gcd(*exact)
+            params["aspect_ratio"] = f"{exact[0] // divisor}:{exact[1] // divisor}"
+    return params
