@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 	# PyTorch's CPU build, before anything can ask for torch: a bare "torch" from PyPI would
 	# pull several GB of CUDA libraries. It runs the GPU face detector's tests on CPU.
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[faces,gpu,local,dev]"
+	$(BIN)/python -m pip install -q -e ".[faces,providers,gpu,local,dev]"
 	# wheels whose declared dependencies we must not take (see the file's comments)
 	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
