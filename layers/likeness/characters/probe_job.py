@@ -97,7 +97,7 @@ class CharacterImageGenerator(EngineExecutor):
             request=request,
             judge=self._judge,
             verification=self.verification(
-                job, check="enforce", embeddings=(embedding,) if embedding is not None else None
+                job, default_check="enforce", embeddings=(embedding,) if embedding is not None else None
             ),
         )[:1]
         shows_person = output.consistency is not None or (

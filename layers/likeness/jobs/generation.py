@@ -266,9 +266,11 @@ class EngineExecutor:
     def session(self, job: dict[str, Any]) -> EngineSession:
         return EngineSession.for_job(job, poll_seconds=self._settings.provider_poll_seconds)
 
-    def verification(self, job: dict[str, Any], **kwargs: Any) -> Verification:
-        check = str((job.get("inputs") or {}).get("identity_check") or kwargs.pop("check", "report"))
-        kwargs.pop("check", None)
+    def verification(
+        self, job: dict[str, Any], *, default_check: str = "report", **kwargs: Any
+    ) -> Verification:
+        """How the outputs are judged: the job's ``identity_check`` (set at submit) or ``default_check``."""
+        check = str((job.get("inputs") or {}).get("identity_check") or default_check)
         return Verification(check=check, max_attempts=self._settings.identity_max_attempts, **kwargs)
 
     @staticmethod
