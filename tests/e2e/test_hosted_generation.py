@@ -436,27 +436,14 @@ def test_a_model_that_cannot_do_the_request_is_refused_before_charging(shopper: 
         "/api/v1/avatars/generate", json={"prompt": "a new face", "engine": "qwen-rapid-aio-v23"}
     )
     assert prompt_only.status_code == 422 and prompt_only.json()["detail"]["code"] == "engine_cannot_do"
-    too_long = shopper.client.post(
-        "/generation",
-        json={
-            "use_case": "video",
-            "image_url": "https://example.com/x.jpg",
-            "model_slug": "kling-2-5-turbo-pro",
-            "num_images": 1,
-            "duration": 12,
-        },
-    )
+    video = {
+        "use_case": "video",
+        "image_url": "https://example.com/x.jpg",
+        "model_slug": "kling-2-5-turbo-pro",
+        "num_images": 1,
+    }
+    too_long = shopper.client.post("/generation", json={**video, "duration": 12})
     assert too_long.status_code == 422 and too_long.json()["detail"]["code"] == "not_supported_by_model"
-    no_audio = shopper.client.post(
-        "/generation",
-        json={
-            "use_case": "video",
-            "image_url": "https://example.com/x.jpg",
-            "model_slug": "kling-2-5-turbo-pro",
-            "num_images": 1,
-            "duration": 5,
-            "generate_audio": True,
-        },
-    )
+    no_audio = shopper.client.post("/generation", json={**video, "duration": 5, "generate_audio": True})
     assert no_audio.status_code == 422
     assert credits_of(shopper) == before

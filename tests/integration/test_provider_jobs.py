@@ -124,6 +124,19 @@ def _messages() -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def _race(jobs: JobService, engine: QueuedEngine, job_id: str) -> list[Outcome]:
+    """Two deliveries of the job's message, run at the same moment."""
+    barrier = threading.Barrier(2)
+    runners = [_runner(jobs, ProviderExecutor(engine, barrier), engine) for _ in range(2)]
+    outcomes: list[Outcome] = []
+    threads = [threading.Thread(target=lambda r=r: outcomes.append(r.run(job_id=job_id))) for r in runners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    return outcomes
+
+
 @pytest.fixture
 def jobs(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> JobService:
     from likeness.wiring import job_service
@@ -156,14 +169,7 @@ def test_two_deliveries_parking_at_once_leave_one_request_and_one_check(jobs: Jo
     job_id = _submit(jobs, caller)
     _messages()
     engine = QueuedEngine(polls=5)
-    barrier = threading.Barrier(2)
-    runners = [_runner(jobs, ProviderExecutor(engine, barrier), engine) for _ in range(2)]
-    outcomes: list[Outcome] = []
-    threads = [threading.Thread(target=lambda r=r: outcomes.append(r.run(job_id=job_id))) for r in runners]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(20)
+    outcomes = _race(jobs, engine, job_id)
     assert sorted(outcomes) == sorted([Outcome.WAITING, Outcome.SKIPPED])
     stored = jobs.get_job(caller=caller, job_id=job_id)["engine_state"]["steps"]["g/0"]["handle"][
         "request_id"
@@ -179,14 +185,7 @@ def test_two_runs_racing_to_complete_keep_the_winners_files(jobs: JobService) ->
     caller = paying_caller()
     job_id = _submit(jobs, caller)
     engine = QueuedEngine(polls=0)
-    barrier = threading.Barrier(2)
-    runners = [_runner(jobs, ProviderExecutor(engine, barrier), engine) for _ in range(2)]
-    outcomes: list[Outcome] = []
-    threads = [threading.Thread(target=lambda r=r: outcomes.append(r.run(job_id=job_id))) for r in runners]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(20)
+    outcomes = _race(jobs, engine, job_id)
     assert sorted(outcomes) == sorted([Outcome.SUCCEEDED, Outcome.SKIPPED])
     job = jobs.get_job(caller=caller, job_id=job_id)
     [result] = job["outputs"]["results"]
