@@ -396,3 +396,27 @@ def test_job_events_are_delivered_as_signed_webhooks_with_the_callers_metadata(
         assert event["data"]["metadata"] == {"order": "A-17"}
         assert httpx.get(event["data"]["data"]["avatar"]["image_url"], timeout=30).status_code == 200
         alice.client.delete(f"/webhooks/endpoints/{created.json()['endpoint_id']}")
+
+
+def test_the_jobs_api_lists_and_shows_an_accounts_preprocessing_jobs(alice: ApiUser) -> None:
+    """An uploaded identity's preprocessing job is a job like the others: listed and shown, no 500."""
+    from likeness.jobs.models import job_key
+    from likeness.wiring import table
+    from tests.e2e.conftest import wait_for_status
+
+    upload = alice.upload_fixture("obama.jpg")
+    assert upload.status_code == 201, upload.text
+    code = upload.json()["identity_code"]
+    assert wait_for_status(alice, code)["preprocessing_status"] == "completed"
+    listed = alice.client.get("/api/v1/jobs", params={"type": "identity_preprocessing"})
+    assert listed.status_code == 200, listed.text
+    [job] = [j for j in listed.json()["data"] if (j["data"] or {}).get("identity_code") == code]
+    assert job["status"] == "completed" and job["data"]["results_url"] == f"/identity/{code}/results"
+    shown = alice.client.get(f"/api/v1/jobs/{job['id']}")
+    assert shown.status_code == 200 and shown.json()["data"]["quality_score"] > 0
+    # a record written before this release kept bare keys as results: still shown, never a 500
+    table().update(
+        *job_key(job["id"]), update="SET outputs.results = :keys", values={":keys": ["identities/x/view.png"]}
+    )
+    assert alice.client.get(f"/api/v1/jobs/{job['id']}").status_code == 200
+    assert alice.client.get("/api/v1/jobs").status_code == 200

@@ -187,9 +187,11 @@ class IdentityPreprocessor:
         self._jobs.finish(
             request.job_id,
             state=JobState.SUCCEEDED,
+            # the identity's own record holds its views; the job says where to find them
             outputs={
-                "results": [r["key"] for r in outputs["results"]],
+                "identity_code": code,
                 "quality_score": outputs["quality_score"],
+                "results_url": f"/identity/{code}/results",
             },
         )
         self._publish("identity.preprocessing.completed", updated)

@@ -107,8 +107,11 @@ class JobPresenter:
     def data(self, job: Item) -> dict[str, Any] | None:
         if JobState(job["state"]) is not JobState.SUCCEEDED:
             return None
-        results = [self.result(r) for r in (job.get("outputs") or {}).get("results", [])]
-        data: dict[str, Any] = {"results": results}
+        outputs = job.get("outputs") or {}
+        # generated files are result summaries; older preprocessing jobs kept bare keys: not shown
+        results = [self.result(r) for r in outputs.get("results", []) if isinstance(r, Mapping)]
+        data: dict[str, Any] = {k: v for k, v in outputs.items() if k != "results"}
+        data["results"] = results
         alias = _ALIASES.get(job["job_type"])
         if alias is not None:
             name, many = alias
