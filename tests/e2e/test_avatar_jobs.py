@@ -123,8 +123,12 @@ def test_save_list_and_get_avatars(alice: ApiUser, bob: ApiUser) -> None:
     avatar = saved.json()
     assert avatar["object"] == "avatar" and avatar["name"] == "CEO hero v2" and avatar["job_id"] == job["id"]
     assert _image_size(avatar["image_url"])[0] == "image/png"
-    second = alice.client.post("/api/v1/avatars/save", json={"job_id": job["id"], "name": "CEO hero v3"})
-    assert second.status_code == 201
+    # the spec's field is the label; both come back
+    second = alice.client.post("/api/v1/avatars/save", json={"job_id": job["id"], "label": "CEO hero v3"})
+    assert second.status_code == 201 and second.json()["label"] == second.json()["name"] == "CEO hero v3"
+    for bad in ({}, {"label": "a", "name": "b"}, {"label": " "}):
+        refused = alice.client.post("/api/v1/avatars/save", json={"job_id": job["id"], **bad})
+        assert refused.status_code == 422, (bad, refused.text)
 
     listed = alice.client.get("/api/v1/avatars", params={"limit": 1}).json()
     assert listed["object"] == "list" and listed["total"] == 2 and listed["has_more"] is True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 AVATAR_JOB_TYPE = "avatar_generation"
 MAX_REFERENCE_IMAGES = 6
@@ -62,15 +62,34 @@ class JobAccepted(BaseModel):
     job_id: str
 
 
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
 class AvatarSave(BaseModel):
+    """The spec calls it a label; ``name`` is accepted too (the same value)."""
+
     job_id: str = Field(min_length=1, max_length=100)
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    label: Label | None = None
+    name: Label | None = None
+
+    @model_validator(mode="after")
+    def _one_label(self) -> AvatarSave:
+        if self.label is None and self.name is None:
+            raise ValueError("send a label for the saved avatar")
+        if self.label is not None and self.name is not None and self.label != self.name:
+            raise ValueError("label and name are the same field; send one (or the same value twice)")
+        return self
+
+    @property
+    def text(self) -> str:
+        return str(self.label or self.name)
 
 
 class AvatarPublic(BaseModel):
     id: str
     object: Literal["avatar"] = "avatar"
-    name: str
+    label: str  # the label you assigned when saving
+    name: str  # the same, under its older name
     image_url: str
     job_id: str
     created: int

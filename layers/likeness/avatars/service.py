@@ -164,7 +164,7 @@ class AvatarService:
             "type": "avatar",
             "avatar_id": avatar_id,
             "account_id": caller.account_id,
-            "name": save.name,
+            "name": save.text,
             "job_id": save.job_id,
             "key": key,
             "content_type": result["content_type"],
@@ -206,6 +206,7 @@ class AvatarService:
     def _public(self, item: Item) -> AvatarPublic:
         return AvatarPublic(
             id=item["avatar_id"],
+            label=item["name"],
             name=item["name"],
             image_url=self._blobs.signed_url(
                 item["key"], expires_in=self._settings.job_result_url_ttl_seconds

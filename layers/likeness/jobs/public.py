@@ -109,7 +109,7 @@ class JobPresenter:
             return None
         outputs = job.get("outputs") or {}
         # generated files are result summaries; older preprocessing jobs kept bare keys: not shown
-        results = [self.result(r) for r in outputs.get("results", []) if isinstance(r, Mapping)]
+        results = [self.result(r) for r in outputs.get("results", []) if isinstance(r, dict)]
         data: dict[str, Any] = {k: v for k, v in outputs.items() if k != "results"}
         data["results"] = results
         alias = _ALIASES.get(job["job_type"])
