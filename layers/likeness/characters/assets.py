@@ -288,6 +288,9 @@ class AssetService:
             )
         return VisualInventory(slug=slug, total=len(assets), counts=_status_counts(assets), categories=groups)
 
+    def file_exists(self, asset: Item) -> bool:
+        return self._blobs.exists(asset["key"])
+
     def all_assets(self, *, account_id: str, slug: str) -> list[Item]:
         """Every asset of the character, oldest first."""
         items = self._table.query(character_pk(account_id, slug), sk_prefix="ASSET#")

@@ -1,7 +1,8 @@
 """Readiness: deterministic checks over a character's active version and its assets.
 
 Visual readiness (the spec's four checks, exactly):
-  identity_asset      ok: >= 1 active identity asset                missing otherwise
+  identity_asset      ok: >= 1 active identity asset with a         missing otherwise
+                      fetchable image file
   identity_anchors    ok: active profile.identity_anchors is a      missing otherwise (a list fails)
                       non-empty dict
   inventory_coverage  ok: >= 1 active wardrobe/accessory/prop/      weak otherwise
@@ -85,8 +86,18 @@ def _fmt(value: float) -> str:
 
 
 # ---------------------------------------------------------------------------- visual checks
-def identity_asset_check(*, slug: str, assets: Sequence[Item]) -> ReadinessCheck:
+def identity_asset_check(*, slug: str, assets: Sequence[Item], unfetchable: int = 0) -> ReadinessCheck:
+    """``unfetchable``: how many of the active identity assets have no image file to fetch."""
     n = sum(1 for a in _active(assets) if a["category"] == AssetCategory.IDENTITY.value)
+    if n and unfetchable >= n:
+        return ReadinessCheck(
+            id=IDENTITY_ASSET,
+            status=CheckStatus.MISSING,
+            summary=f"{n} active identity asset(s), but the identity image cannot be fetched "
+            "(its file is gone): probes have no face reference.",
+            fix=f"Upload the identity image again: POST /v1/characters/{slug}/visual-assets "
+            "(category=identity).",
+        )
     if n:
         return ReadinessCheck(
             id=IDENTITY_ASSET, status=CheckStatus.OK, summary=f"{n} active identity asset(s)."
@@ -166,18 +177,23 @@ def image_generation_check(*, slug: str, version: Item) -> ReadinessCheck:
     return ReadinessCheck(id=IMAGE_GENERATION, status=CheckStatus.OK, summary=summary)
 
 
-def visual_checks(*, slug: str, version: Item, assets: Sequence[Item]) -> list[ReadinessCheck]:
+def visual_checks(
+    *, slug: str, version: Item, assets: Sequence[Item], unfetchable: int = 0
+) -> list[ReadinessCheck]:
     return [
-        identity_asset_check(slug=slug, assets=assets),
+        identity_asset_check(slug=slug, assets=assets, unfetchable=unfetchable),
         identity_anchors_check(slug=slug, version=version),
         inventory_coverage_check(slug=slug, assets=assets),
         image_generation_check(slug=slug, version=version),
     ]
 
 
-def visual_readiness(*, slug: str, version: Item, assets: Sequence[Item]) -> VisualReadiness:
-    """``version``: the active version item; ``assets``: the character's assets (any status)."""
-    checks = visual_checks(slug=slug, version=version, assets=assets)
+def visual_readiness(
+    *, slug: str, version: Item, assets: Sequence[Item], unfetchable: int = 0
+) -> VisualReadiness:
+    """``version``: the active version item; ``assets``: the character's assets (any status);
+    ``unfetchable``: active identity assets whose image file is gone."""
+    checks = visual_checks(slug=slug, version=version, assets=assets, unfetchable=unfetchable)
     return VisualReadiness(
         slug=slug,
         status=aggregate(checks),
@@ -257,14 +273,14 @@ def delivery_check(*, slug: str, version: Item) -> ReadinessCheck:
 
 
 def character_readiness(
-    *, slug: str, character: Item, version: Item, assets: Sequence[Item], credits: int
+    *, slug: str, character: Item, version: Item, assets: Sequence[Item], credits: int, unfetchable: int = 0
 ) -> CharacterReadiness:
     checks = [
         persona_check(slug=slug, character=character, version=version),
         voice_check(slug=slug, version=version),
         budget_check(credits=credits),
         delivery_check(slug=slug, version=version),
-        *visual_checks(slug=slug, version=version, assets=assets),
+        *visual_checks(slug=slug, version=version, assets=assets, unfetchable=unfetchable),
     ]
     return CharacterReadiness(
         slug=slug,
@@ -292,7 +308,9 @@ class ReadinessService:
         """No scope check: for routes that already hold the caller's rights (probes, batches)."""
         _, version = self._characters.active_for(account_id=account_id, slug=slug)
         assets = self._assets.all_assets(account_id=account_id, slug=slug)
-        return visual_readiness(slug=slug, version=version, assets=assets)
+        return visual_readiness(
+            slug=slug, version=version, assets=assets, unfetchable=self._unfetchable_identities(assets)
+        )
 
     def character(self, *, caller: Caller, slug: str) -> CharacterReadiness:
         require_scope(caller, Scope.IDENTITIES_READ)
@@ -300,5 +318,15 @@ class ReadinessService:
         assets = self._assets.all_assets(account_id=caller.account_id, slug=slug)
         credits = self._accounts.get_account(caller.account_id).credits
         return character_readiness(
-            slug=slug, character=character, version=version, assets=assets, credits=credits
+            slug=slug,
+            character=character,
+            version=version,
+            assets=assets,
+            credits=credits,
+            unfetchable=self._unfetchable_identities(assets),
         )
+
+    def _unfetchable_identities(self, assets: Sequence[Item]) -> int:
+        """Active identity assets whose image file is gone (what a probe would fail to fetch)."""
+        identities = [a for a in _active(assets) if a["category"] == AssetCategory.IDENTITY.value]
+        return sum(1 for a in identities if not self._assets.file_exists(a))
