@@ -5,8 +5,7 @@ Glue only: the rules live in likeness.media.files.
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse
@@ -14,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from likeness.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from likeness.http.app import provided
+from likeness.http.app import json_body, provided
 from likeness.http.auth import CurrentCaller
 from likeness.media.files import FileService
 from likeness.media.models import (
@@ -45,16 +44,6 @@ def accepted(public: FilePublic) -> JSONResponse:
         content=body,
         headers={"Location": f"/api/v1/files/{public.file_uuid}"},
     )
-
-
-async def json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=FileResponse)

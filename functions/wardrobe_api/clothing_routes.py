@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from likeness.errors import BadRequest, PayloadTooLarge, Unprocessable
-from likeness.http.app import provided
+from likeness.errors import PayloadTooLarge, Unprocessable
+from likeness.http.app import json_body, provided
 from likeness.http.auth import CurrentCaller
 from likeness.settings import get_settings
 from likeness.wardrobe.clothing import (
@@ -84,13 +83,7 @@ async def _request_fields(request: Request) -> tuple[dict[str, Any], dict[str, S
             k: v for k, v in form.items() if isinstance(v, StarletteUploadFile) and (v.filename or v.size)
         }
         return fields, files
-    raw = await request.body()
-    if not raw.strip():
-        return {}, {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise Unprocessable("the request body must be a JSON object", code="invalid_request")
     return body, {}

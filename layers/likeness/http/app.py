@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -14,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from likeness import __version__
-from likeness.errors import LikenessError
+from likeness.errors import BadRequest, LikenessError
 from likeness.observability import logger
 
 CORRELATION_HEADER = "x-request-id"
@@ -92,6 +93,25 @@ class _BodyTooLarge(StarletteHTTPException):
     # an HTTPException, so FastAPI's body parsing re-raises it instead of answering 400
     def __init__(self, max_bytes: int) -> None:
         super().__init__(413, f"the request body is larger than {max_bytes // (1024 * 1024)} MB")
+
+
+def parse_json(raw: bytes) -> Any:
+    """The one way a route reads a JSON body by hand: 400 ``invalid_json`` for anything that is
+    not JSON, including JSON nested too deeply for the parser (never a RecursionError's 500)."""
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise BadRequest(
+            "the request body is JSON nested too deeply to read", code="invalid_json"
+        ) from None
+    except ValueError as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+
+
+async def json_body(request: Request) -> Any:
+    return parse_json(await request.body())
 
 
 def create_app(*, title: str, routers: Sequence[APIRouter], max_body_bytes: int) -> FastAPI:
