@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from likeness.storable import storable
 
 AVATAR_JOB_TYPE = "avatar_generation"
 MAX_REFERENCE_IMAGES = 6
@@ -33,7 +43,7 @@ class AvatarOutput(BaseModel):
 class AvatarGenerate(BaseModel):
     prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
     # flat: steers composition, style and context; unknown keys are kept and ignored downstream
-    hints: dict[str, HintValue] = Field(default_factory=dict)
+    hints: Annotated[dict[str, HintValue], AfterValidator(storable)] = Field(default_factory=dict)
     reference_images: list[str] | None = Field(default=None, min_length=1, max_length=MAX_REFERENCE_IMAGES)
     output: AvatarOutput = Field(default_factory=AvatarOutput)
     client_reference_id: Annotated[str, StringConstraints(max_length=200)] | None = None

@@ -7,12 +7,13 @@ Every response of this surface is an envelope: ``{"schema_version": "v0", "data"
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from likeness.storable import check_storable, storable
 
 SCHEMA_VERSION: Literal["v0"] = "v0"
 # the spec's "up to ~8 MB per file"
@@ -108,22 +109,6 @@ class ReadinessStatus(StrEnum):
 
 
 # ---------------------------------------------------------------------------- characters
-def _check_storable(value: Any, depth: int = 0) -> None:
-    """What DynamoDB cannot hold, refused as a 422 here rather than a 500 at write time."""
-    if depth > MAX_PROFILE_DEPTH:
-        raise ValueError(f"nested more than {MAX_PROFILE_DEPTH} levels deep")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("numbers must be finite")
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if not key:
-                raise ValueError("object keys must be non-empty")
-            _check_storable(inner, depth + 1)
-    elif isinstance(value, list):
-        for inner in value:
-            _check_storable(inner, depth + 1)
-
-
 class CharacterProfile(BaseModel):
     """Free-form authoring profile. ``identity_anchors`` is ``list[str] | dict``: both are valid
     here; only the image pipeline (and the visual-readiness check) needs the dict form."""
@@ -135,7 +120,7 @@ class CharacterProfile(BaseModel):
     @model_validator(mode="after")
     def _storable(self) -> CharacterProfile:
         dumped = self.as_dict()
-        _check_storable(dumped)
+        check_storable(dumped, max_depth=MAX_PROFILE_DEPTH)
         if len(json.dumps(dumped)) > MAX_PROFILE_BYTES:
             raise ValueError(f"the profile is larger than {MAX_PROFILE_BYTES // 1024} KB")
         return self
@@ -145,12 +130,16 @@ class CharacterProfile(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
+# a probability DynamoDB can store (1e-320 is between 0 and 1, and not a storable number)
+Share = Annotated[float, AfterValidator(storable)]
+
+
 class BehavioralThresholds(BaseModel):
     # unknown keys are refused: a misspelt knob would otherwise leave images silently off
     model_config = ConfigDict(extra="forbid")
 
-    image_proactivity: float = Field(default=0.0, ge=0, le=1)
-    selfie_comfort: float = Field(default=0.0, ge=0, le=1)
+    image_proactivity: Share = Field(default=0.0, ge=0, le=1)
+    selfie_comfort: Share = Field(default=0.0, ge=0, le=1)
     daily_image_cap: int = Field(default=0, ge=0, le=1_000_000)
 
 
@@ -159,8 +148,8 @@ class BehavioralThresholdsPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    image_proactivity: float | None = Field(default=None, ge=0, le=1)
-    selfie_comfort: float | None = Field(default=None, ge=0, le=1)
+    image_proactivity: Share | None = Field(default=None, ge=0, le=1)
+    selfie_comfort: Share | None = Field(default=None, ge=0, le=1)
     daily_image_cap: int | None = Field(default=None, ge=0, le=1_000_000)
 
 

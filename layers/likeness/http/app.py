@@ -103,9 +103,7 @@ def parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except RecursionError:
-        raise BadRequest(
-            "the request body is JSON nested too deeply to read", code="invalid_json"
-        ) from None
+        raise BadRequest("the request body is JSON nested too deeply to read", code="invalid_json") from None
     except ValueError as exc:
         raise BadRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
 

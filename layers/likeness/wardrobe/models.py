@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from likeness.jobs.models import JobState
+from likeness.storable import storable
 
 UseCase = Literal["generate", "edit", "upscale", "video"]
 AspectRatio = Literal["auto", "21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16"]
@@ -48,7 +49,7 @@ class GenerationCreate(BaseModel):
     generate_audio: bool = False
     upscale_factor: Literal[2, 4] = 2
     target_resolution: TargetResolution | None = None
-    feature_setting: dict[str, Any] | None = None
+    feature_setting: Annotated[dict[str, Any], AfterValidator(storable)] | None = None
     webhook_url: str | None = Field(default=None, max_length=2048)
     webhook_secret: str | None = Field(default=None, min_length=8, max_length=200)
     webhook_events: list[WebhookEvent] | None = None
