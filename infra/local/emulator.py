@@ -164,7 +164,10 @@ class _ChildServer:
 
 
 def _ensure_free(host: str, port: int) -> None:
+    """Refuse a port some server listens on; connections of a stopped stack still in TIME_WAIT
+    do not count (SO_REUSEADDR, as the servers themselves bind), so a restart works at once."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
