@@ -47,6 +47,24 @@ def generate(user: ApiUser, **body: Any) -> dict[str, Any]:
     return wait_for_generation(user, resp.json()["generation_id"])
 
 
+def garment_and_avatar(user: ApiUser, image_server: str) -> tuple[int, int]:
+    """A new clothing item (1 credit) and a new avatar of obama.jpg."""
+    return clothing_item(user), wardrobe_avatar(user, f"{image_server}/obama.jpg")
+
+
+def try_on(user: ApiUser, item: int, avatar: int, **extra: Any) -> dict[str, Any]:
+    """A 1K try-on on nano-banana-2 of the item on the avatar, to its end."""
+    return generate(
+        user,
+        clothing_item_id=item,
+        avatar_id=avatar,
+        model_slug="nano-banana-2",
+        prompt="studio",
+        resolution="1K",
+        **extra,
+    )
+
+
 def job_record(job_id: str) -> dict[str, Any]:
     from likeness.jobs.models import job_key
     from likeness.wiring import table
@@ -340,17 +358,9 @@ def test_bad_answers_fail_the_job_with_the_reason(
 def test_enforce_regenerates_when_the_provider_returns_someone_else(
     shopper: ApiUser, providers: Providers, image_server: str
 ) -> None:
-    item = clothing_item(shopper)
-    avatar = wardrobe_avatar(shopper, f"{image_server}/obama.jpg")
+    item, avatar = garment_and_avatar(shopper, image_server)
     providers.gemini.script(Return(face_bytes("biden.jpg")), Echo())
-    done = generate(
-        shopper,
-        clothing_item_id=item,
-        avatar_id=avatar,
-        model_slug="nano-banana-2",
-        prompt="studio",
-        resolution="1K",
-    )
+    done = try_on(shopper, item, avatar)
     assert done["status"] == "Done", done.get("error_message")
     assert done["cost"] == 3  # the re-roll is not charged
     [result] = done["generation_results"]
@@ -365,19 +375,11 @@ def test_enforce_regenerates_when_the_provider_returns_someone_else(
 def test_enforce_fails_and_refunds_when_no_attempt_shows_the_person(
     shopper: ApiUser, providers: Providers, image_server: str
 ) -> None:
-    item = clothing_item(shopper)
-    avatar = wardrobe_avatar(shopper, f"{image_server}/obama.jpg")
+    item, avatar = garment_and_avatar(shopper, image_server)
     someone_else = face_bytes("biden.jpg")
     providers.gemini.script(*(Return(someone_else) for _ in range(3)))
     before = credits_of(shopper)
-    done = generate(
-        shopper,
-        clothing_item_id=item,
-        avatar_id=avatar,
-        model_slug="nano-banana-2",
-        prompt="studio",
-        resolution="1K",
-    )
+    done = try_on(shopper, item, avatar)
     assert done["status"] == "Error" and "did not show the identity in 3 attempts" in done["error_message"]
     assert credits_of(shopper) == before
     assert len(providers.gemini.generation_calls) == 3
@@ -385,15 +387,7 @@ def test_enforce_fails_and_refunds_when_no_attempt_shows_the_person(
 
     # report keeps the image and says it failed
     providers.gemini.script(Return(someone_else))
-    reported = generate(
-        shopper,
-        clothing_item_id=item,
-        avatar_id=avatar,
-        model_slug="nano-banana-2",
-        prompt="studio",
-        resolution="1K",
-        identity_check="report",
-    )
+    reported = try_on(shopper, item, avatar, identity_check="report")
     assert reported["status"] == "Done"
     assert reported["generation_results"][0]["consistency"]["verdict"] == "failed"
 

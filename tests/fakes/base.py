@@ -230,13 +230,9 @@ def _disposition_params(value: str) -> dict[str, str]:
 
 def sniff_image_type(data: bytes) -> str | None:
     """The MIME type of PNG / JPEG / WebP bytes from their magic number, else None."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+    from likeness.inline_images import CONTENT_TYPES, sniff_format
+
+    return CONTENT_TYPES.get(sniff_format(data) or "")
 
 
 def sniff_media_type(data: bytes) -> str:
