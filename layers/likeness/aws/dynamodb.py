@@ -65,6 +65,20 @@ class TransactItem:
     values: Item = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Filter:
+    """A query's FilterExpression: applied by DynamoDB after the key condition, so it narrows
+    what comes back but not what is read. Placeholders must not clash with ``#pk``/``#sk``/
+    ``:pk``/``:sk``."""
+
+    expression: str
+    names: dict[str, str] = field(default_factory=dict)
+    values: Item = field(default_factory=dict)
+
+
+_END = object()
+
+
 class ConditionFailed(Exception):
     """A conditional write did not hold. ``reasons`` lists per-item codes for transactions."""
 
@@ -157,8 +171,118 @@ class DynamoTable:
         index: str | None = None,
         forward: bool = True,
         limit: int | None = None,
+        where: Filter | None = None,
     ) -> Iterator[Item]:
         """Items of one partition; ``index`` names a GSI whose keys are ``<index>PK`` / ``<index>SK``."""
+        kwargs = self._query_kwargs(pk, sk_prefix=sk_prefix, sk_below=sk_below, index=index, forward=forward)
+        self._filter_kwargs(kwargs, where)
+        seen = 0
+        while True:
+            if limit is not None:
+                # never ask for more than is still wanted: a page reads only the page
+                kwargs["Limit"] = max(limit - seen, 1) if where is None else max(limit - seen, 25)
+            resp = self._client.query(**kwargs)
+            for raw in resp.get("Items", []):
+                yield self._load(raw)
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+            last = resp.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def query_page(
+        self,
+        pk: str,
+        *,
+        offset: int,
+        limit: int,
+        sk_prefix: str | None = None,
+        index: str | None = None,
+        forward: bool = True,
+        where: Filter | None = None,
+    ) -> list[Item]:
+        """The items at ``[offset, offset + limit)`` of a query, in the index's order.
+
+        The ``offset`` items before the page are counted (``Select=COUNT``), never returned, so a
+        page costs its own items plus the keys before it; a first page reads only itself."""
+        if limit <= 0:
+            return []
+        start = self._skip(pk, offset, sk_prefix=sk_prefix, index=index, forward=forward, where=where)
+        if start is _END:
+            return []
+        kwargs = self._query_kwargs(pk, sk_prefix=sk_prefix, index=index, forward=forward)
+        self._filter_kwargs(kwargs, where)
+        if start is not None:
+            kwargs["ExclusiveStartKey"] = start
+        out: list[Item] = []
+        while len(out) < limit:
+            wanted = limit - len(out)
+            kwargs["Limit"] = wanted if where is None else max(wanted, 25)
+            resp = self._client.query(**kwargs)
+            out.extend(self._load(raw) for raw in resp.get("Items", [])[:wanted])
+            last = resp.get("LastEvaluatedKey")
+            if not last:
+                break
+            kwargs["ExclusiveStartKey"] = last
+        return out
+
+    def count(
+        self, pk: str, *, sk_prefix: str | None = None, index: str | None = None, where: Filter | None = None
+    ) -> int:
+        """How many items a query matches, counted by DynamoDB (no item is returned). For small,
+        bounded partitions only: an account-sized list keeps a counter instead."""
+        kwargs = self._query_kwargs(pk, sk_prefix=sk_prefix, index=index, forward=True)
+        self._filter_kwargs(kwargs, where)
+        kwargs["Select"] = "COUNT"
+        total = 0
+        while True:
+            resp = self._client.query(**kwargs)
+            total += int(resp.get("Count", 0))
+            last = resp.get("LastEvaluatedKey")
+            if not last:
+                return total
+            kwargs["ExclusiveStartKey"] = last
+
+    def _skip(
+        self,
+        pk: str,
+        offset: int,
+        *,
+        sk_prefix: str | None,
+        index: str | None,
+        forward: bool,
+        where: Filter | None,
+    ) -> dict[str, Any] | None | object:
+        """The key to continue after ``offset`` matching items (None: from the start; ``_END``:
+        there are no more). With ``Limit`` at what is left to skip, a filtered count never
+        overshoots: it evaluates at most that many items."""
+        if offset <= 0:
+            return None
+        kwargs = self._query_kwargs(pk, sk_prefix=sk_prefix, index=index, forward=forward)
+        self._filter_kwargs(kwargs, where)
+        kwargs["Select"] = "COUNT"
+        left = offset
+        while left > 0:
+            kwargs["Limit"] = left
+            resp = self._client.query(**kwargs)
+            left -= int(resp.get("Count", 0))
+            last = resp.get("LastEvaluatedKey")
+            if not last:
+                return _END
+            kwargs["ExclusiveStartKey"] = last
+        return kwargs["ExclusiveStartKey"]
+
+    def _query_kwargs(
+        self,
+        pk: str,
+        *,
+        sk_prefix: str | None = None,
+        sk_below: str | None = None,
+        index: str | None = None,
+        forward: bool = True,
+    ) -> dict[str, Any]:
         pk_attr, sk_attr = (f"{index}PK", f"{index}SK") if index else ("PK", "SK")
         expression = "#pk = :pk"
         names = {"#pk": pk_attr}
@@ -177,23 +301,21 @@ class DynamoTable:
             "TableName": self.table_name,
             "KeyConditionExpression": expression,
             "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": self._values(values),
+            "ExpressionAttributeValues": values,
             "ScanIndexForward": forward,
         }
         if index:
             kwargs["IndexName"] = index
-        seen = 0
-        while True:
-            resp = self._client.query(**kwargs)
-            for raw in resp.get("Items", []):
-                yield self._load(raw)
-                seen += 1
-                if limit is not None and seen >= limit:
-                    return
-            last = resp.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
+        return kwargs
+
+    def _filter_kwargs(self, kwargs: dict[str, Any], where: Filter | None) -> None:
+        """Adds the filter, then serialises the expression values (the key's and the filter's)."""
+        values = dict(kwargs["ExpressionAttributeValues"])
+        if where is not None:
+            kwargs["FilterExpression"] = where.expression
+            kwargs["ExpressionAttributeNames"] = {**kwargs["ExpressionAttributeNames"], **where.names}
+            values.update(where.values)
+        kwargs["ExpressionAttributeValues"] = self._values(values)
 
     def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
         out: list[Item] = []

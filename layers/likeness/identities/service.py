@@ -277,7 +277,7 @@ class IdentityService:
                 condition="identity_count < :slots AND credits >= :cost",
                 values={":one": 1, ":slots": slots, ":charge": -cost, ":cost": cost},
             ),
-            put_job(job),
+            *put_job(job),
             *[self._share_write(code, group) for group in shared_with],
         ]
 

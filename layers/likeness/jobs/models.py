@@ -18,6 +18,7 @@ from typing import Any
 
 from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactItem
 from likeness.clock import isoformat, now_iso
+from likeness.counters import count_change
 
 ACTIVE_JOBS_PARTITION = "ACTIVEJOB"
 # results whose files are still served, by the end of their availability window (GSI2)
@@ -123,9 +124,24 @@ def new_job_item(
     return item
 
 
-def put_job(job: Item) -> TransactItem:
-    """The job's write inside a caller's transaction (so record, charge and job land together)."""
-    return TransactItem(kind="Put", item=job, condition="attribute_not_exists(PK)")
+def put_job(job: Item) -> list[TransactItem]:
+    """The job's writes inside a caller's transaction (so record, charge and job land together):
+    the job, and the counters its list answers ``total`` from."""
+    return [
+        TransactItem(kind="Put", item=job, condition="attribute_not_exists(PK)"),
+        count_change(job["account_id"], {name: 1 for name in job_counters(job)}),
+    ]
+
+
+def job_list_name(job: Item) -> str:
+    """The list a job is shown in (its GSI1 sort-key prefix: ``JOB``, ``WGENJOB`` ...)."""
+    return str(job["GSI1SK"]).split("#", 1)[0]
+
+
+def job_counters(job: Item) -> tuple[str, str]:
+    """The counters a job adds to: its list's, and its list's for its type."""
+    listed = job_list_name(job)
+    return f"jobs:{listed}", f"jobs:{listed}/type:{job['job_type']}"
 
 
 _UNFINISHED = "#state IN (:queued, :running)"

@@ -16,11 +16,12 @@ from typing import Any
 
 from likeness.accounts.models import Caller, Scope
 from likeness.accounts.service import AccountService, charge_write, refund_write
-from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactItem
+from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Filter, Item, TransactItem
 from likeness.aws.eventbridge import EventPublisher
 from likeness.aws.s3 import BlobStore
 from likeness.aws.sqs import JobQueue
 from likeness.clock import now_iso
+from likeness.counters import read_count
 from likeness.errors import Conflict, Forbidden, InsufficientCredits, LikenessError, NotFound
 from likeness.jobs.idempotency import IdempotencyClaim, IdempotencyStore, StoredResponse
 from likeness.jobs.models import (
@@ -192,7 +193,8 @@ class JobService:
             index_prefix=submission.index_prefix,
         )
         body = respond(job)
-        writes: list[TransactItem] = [put_job(job)]
+        writes: list[TransactItem] = put_job(job)
+        charge_at = len(writes)
         if submission.cost > 0:
             writes.append(charge_write(account_id, submission.cost))
         if claim is not None:
@@ -203,7 +205,7 @@ class JobService:
             self._table.transact(writes)
         except ConditionFailed as exc:
             self._delete_keys(stored)
-            if submission.cost > 0 and exc.reasons[1:2] == ["ConditionalCheckFailed"]:
+            if submission.cost > 0 and exc.reasons[charge_at : charge_at + 1] == ["ConditionalCheckFailed"]:
                 balance = self._accounts.get_account(account_id).credits
                 raise self._short_of_credits(submission.cost, balance) from exc
             raise
@@ -240,14 +242,19 @@ class JobService:
 
     def list_jobs(self, *, caller: Caller, limit: int, offset: int, job_type: str | None = None) -> JobPage:
         self.require(caller, Scope.IDENTITIES_READ)
-        jobs = [
-            j
-            for j in self._table.iter_query(
-                f"ACCOUNT#{caller.account_id}", sk_prefix="JOB#", index="GSI1", forward=False
-            )
-            if job_type is None or j["job_type"] == job_type
-        ]
-        return JobPage(jobs=jobs[offset : offset + limit], total=len(jobs))
+        # newest first from the account's job index; a type is a filter, its total a counter
+        where = None if job_type is None else Filter("job_type = :job_type", values={":job_type": job_type})
+        jobs = self._table.query_page(
+            f"ACCOUNT#{caller.account_id}",
+            sk_prefix="JOB#",
+            index="GSI1",
+            forward=False,
+            offset=offset,
+            limit=limit,
+            where=where,
+        )
+        counter = "jobs:JOB" if job_type is None else f"jobs:JOB/type:{job_type}"
+        return JobPage(jobs=jobs, total=read_count(self._table, caller.account_id, counter))
 
     # ------------------------------------------------------------------ terminal moves
     def cancel(self, *, caller: Caller, job_id: str) -> Item:
