@@ -43,8 +43,8 @@ def watch():
         time.sleep(0.5)
 threading.Thread(target=watch, daemon=True).start()
 sys.path.insert(0, sys.argv[2])
-from infra.local.moto_writes import serialise_dynamodb_writes
-serialise_dynamodb_writes()
+from infra.local.moto_scale import install
+install()
 from moto.server import main
 main(sys.argv[3:])
 """
@@ -88,9 +88,9 @@ class _ThreadedServer:
     def __init__(self, host: str, port: int) -> None:
         from moto.server import ThreadedMotoServer  # imported here: it loads every moto backend
 
-        from infra.local.moto_writes import serialise_dynamodb_writes
+        from infra.local.moto_scale import install as make_moto_behave
 
-        serialise_dynamodb_writes()
+        make_moto_behave()
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self._server.start()
         self.port = int(self._server.get_host_and_port()[1])

@@ -16,6 +16,7 @@ from typing import Any
 
 WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 _lock = threading.RLock()
+lock = _lock  # shared with moto_scale: its index moves with the writes
 
 
 def serialise_dynamodb_writes() -> None:

@@ -13,11 +13,11 @@ def aws() -> Iterator[dict[str, str]]:
     from moto import mock_aws
 
     from infra.local._environ import EnvironmentPatch, reset_caches
-    from infra.local.moto_writes import serialise_dynamodb_writes
+    from infra.local.moto_scale import install as make_moto_behave
     from infra.local.provision import provision_resources
     from infra.local.template import Template
 
-    serialise_dynamodb_writes()  # as DynamoDB: conflicting writes never both succeed
+    make_moto_behave()  # as DynamoDB: serialised writes, queries that read only their page
     env = EnvironmentPatch()
     # mock_aws intercepts calls in process: no endpoint must redirect them elsewhere
     saved_endpoint = os.environ.pop("AWS_ENDPOINT_URL", None)
