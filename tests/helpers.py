@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"  # photos, a video and garments, with SOURCES.md and licences
@@ -36,3 +37,11 @@ def data_url(name: str) -> str:
     path = FACES / name
     mime = {".png": "image/png", ".webp": "image/webp"}.get(path.suffix.lower(), "image/jpeg")
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def error_code(resp: Any, status: int) -> str:
+    """The ``detail.code`` of an error response, after checking its status and the error shape."""
+    assert resp.status_code == status, resp.text
+    detail = resp.json()["detail"]
+    assert isinstance(detail, dict) and detail.get("message"), detail
+    return str(detail["code"])

@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.conftest import ApiUser, bucket_keys
 from tests.e2e.polling import add_library_faces, credits_of
-from tests.helpers import GARMENTS
+from tests.helpers import GARMENTS, error_code
 from tests.webhook_receiver import running_receiver
 
 pytestmark = pytest.mark.e2e
@@ -310,28 +310,27 @@ def test_another_accounts_ids_are_not_found(stylist: ApiUser, bob: ApiUser, imag
     result = wait_for_generation(stylist, gen["generation_id"])["generation_results"][0][
         "generation_result_id"
     ]
-    assert bob.client.get(f"/generation/{gen['generation_id']}").status_code == 404
-    assert bob.client.get(f"/generation-result/{result}").status_code == 404
+    assert error_code(bob.client.get(f"/generation/{gen['generation_id']}"), 404) == "generation_not_found"
+    assert error_code(bob.client.get(f"/generation-result/{result}"), 404) == "generation_result_not_found"
     assert (
         bob.client.get("/generation-results", params={"generation_ids": gen["generation_id"]}).json()[
             "total_count"
         ]
         == 0
     )
-    assert bob.client.post("/generation", json={"clothing_item_id": item, "prompt": "p"}).status_code == 404
     own = clothing_item(bob)
-    assert (
-        bob.client.post(
-            "/generation", json={"clothing_item_id": own, "avatar_id": avatar, "prompt": "p"}
-        ).status_code
-        == 404
+    before = credits_of(bob)
+    theirs = bob.client.post("/generation", json={"clothing_item_id": item, "prompt": "p"})
+    assert error_code(theirs, 404) == "clothing_item_not_found"
+    their_avatar = bob.client.post(
+        "/generation", json={"clothing_item_id": own, "avatar_id": avatar, "prompt": "p"}
     )
-    assert (
-        bob.client.post(
-            "/generation", json={"use_case": "upscale", "generation_result_parent_id": result}
-        ).status_code
-        == 404
+    assert error_code(their_avatar, 404) == "avatar_not_found"
+    their_result = bob.client.post(
+        "/generation", json={"use_case": "upscale", "generation_result_parent_id": result}
     )
+    assert error_code(their_result, 404) == "generation_result_not_found"
+    assert credits_of(bob) == before
 
 
 def test_filters_sort_and_pagination(stylist: ApiUser) -> None:
@@ -442,8 +441,10 @@ def test_deleting_a_clothing_item_deletes_its_generations_and_results(stylist: A
     ).json()
     result = wait_for_generation(stylist, gen["generation_id"])["generation_results"][0]
     assert stylist.client.delete(f"/clothing-item/{item}").status_code == 200
-    assert stylist.client.get(f"/generation/{gen['generation_id']}").status_code == 404
-    assert stylist.client.get(f"/generation-result/{result['generation_result_id']}").status_code == 404
+    generation = stylist.client.get(f"/generation/{gen['generation_id']}")
+    assert error_code(generation, 404) == "generation_not_found"
+    gone = stylist.client.get(f"/generation-result/{result['generation_result_id']}")
+    assert error_code(gone, 404) == "generation_result_not_found"
     assert httpx.get(result["url"], timeout=30).status_code in (403, 404)
 
 
