@@ -250,10 +250,7 @@ def test_a_saved_webhook_gets_file_indexed_signed(make_user: Any, local_stack: A
         )
         file = wait_for_file(user, created["file_uuid"])
         assert file["status"] == "completed" and file["faces_found"] == 2
-        deadline = time.monotonic() + 60
-        while not receiver.to("/media") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        [delivery] = receiver.to("/media")
+        [delivery] = receiver.wait_for("/media")
         payload = Webhook(secret).verify(delivery.body, delivery.headers)
         assert payload["type"] == "file.indexed"
         assert payload["data"]["file_uuid"] == created["file_uuid"]

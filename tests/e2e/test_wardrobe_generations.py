@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.conftest import ApiUser, bucket_keys
 from tests.e2e.polling import add_library_faces, credits_of
-from tests.helpers import GARMENTS, error_code
+from tests.helpers import GARMENTS, error_code, wait_until
 from tests.webhook_receiver import running_receiver
 
 pytestmark = pytest.mark.e2e
@@ -393,12 +393,17 @@ def test_results_stop_being_served_after_their_window(
     url = result["url"]
     stored = [key for key in bucket_keys() if urlparse(url).path.endswith("/" + key)]
     assert len(stored) == 1
-    # the window closes one second after the result was made: wait for that moment, not a guess
+    # the window closes one second after the result was made: wait for the route to say so
     monkeypatch.setattr(get_settings(), "result_retention_seconds", 1)
     made = datetime.fromisoformat(result["created_at"].replace("Z", "+00:00"))
-    time.sleep(max(0.0, (made + timedelta(seconds=1.1) - datetime.now(made.tzinfo)).total_seconds()))
-    later = stylist.client.get(f"/generation-result/{result['generation_result_id']}").json()
-    assert later["available"] is False and later["url"] is None
+
+    def closed() -> dict[str, Any] | None:
+        resp = stylist.client.get(f"/generation-result/{result['generation_result_id']}")
+        shown: dict[str, Any] = resp.json()
+        return shown if shown["available"] is False else None
+
+    later = wait_until(closed, what="the result's window closed")
+    assert later["url"] is None
     # the sweeper deletes the file once its stored expiry (made at the default window) has passed
     job_service().expire_results(now=isoformat(made + timedelta(hours=5)))
     assert bucket_keys(stored[0]) == []
