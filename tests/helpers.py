@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import io
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"  # photos, a video and garments, with SOURCES.md and licences
@@ -36,3 +41,26 @@ def data_url(name: str) -> str:
     path = FACES / name
     mime = {".png": "image/png", ".webp": "image/webp"}.get(path.suffix.lower(), "image/jpeg")
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def error_code(resp: Any, status: int) -> str:
+    """The ``detail.code`` of an error response, after checking its status and the error shape."""
+    assert resp.status_code == status, resp.text
+    detail = resp.json()["detail"]
+    assert isinstance(detail, dict) and detail.get("message"), detail
+    return str(detail["code"])
+
+
+def wait_until(probe: Callable[[], T], *, timeout: float = 30.0, what: str = "the condition") -> T:
+    """``probe()``'s first truthy answer, asked every 0.1 s; AssertionError after ``timeout``.
+
+    For waiting on an event (a message visible again, a window closed) instead of sleeping
+    for as long as a timer is expected to take."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = probe()
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not so after {timeout}s")
+        time.sleep(0.1)

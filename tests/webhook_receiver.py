@@ -21,13 +21,20 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Answers each path from its script of (status, headers), then from ``always``, else 200."""
+    """Answers each path from its script of (status, headers), then from ``always``, else 200.
+
+    A path in ``holds`` answers only once its event is set (an attempt kept in flight)."""
 
     base_url: str
     requests: list[Received] = field(default_factory=list)
     scripts: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
     always: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    holds: dict[str, threading.Event] = field(default_factory=dict)
+    arrived: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arrived = threading.Condition(self.lock)
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -43,6 +50,20 @@ class Receiver:
         with self.lock:
             return [r for r in self.requests if r.path == path]
 
+    def wait_for(self, path: str, count: int = 1, *, timeout: float = 60.0) -> list[Received]:
+        """The requests to ``path`` once there are ``count`` of them (AssertionError after ``timeout``)."""
+        with self.arrived:
+            if not self.arrived.wait_for(
+                lambda: sum(r.path == path for r in self.requests) >= count, timeout=timeout
+            ):
+                raise AssertionError(f"{count} request(s) to {path} did not arrive within {timeout}s")
+            return [r for r in self.requests if r.path == path]
+
+    def release(self) -> None:
+        """Let every held request answer."""
+        for gate in list(self.holds.values()):
+            gate.set()
+
 
 @contextmanager
 def running_receiver() -> Iterator[Receiver]:
@@ -55,6 +76,10 @@ def running_receiver() -> Iterator[Receiver]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             with rx.lock:
                 rx.requests.append(Received(self.path, headers, body, time.time()))
+                rx.arrived.notify_all()
+                gate = rx.holds.get(self.path)
+            if gate is not None:
+                gate.wait(timeout=120)
             status, extra = rx.answer(self.path)
             self.send_response(status)
             for name, value in extra.items():
@@ -73,5 +98,6 @@ def running_receiver() -> Iterator[Receiver]:
     try:
         yield state["rx"]
     finally:
+        state["rx"].release()
         httpd.shutdown()
         httpd.server_close()

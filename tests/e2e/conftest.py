@@ -198,3 +198,21 @@ def stack_settings() -> Iterator[Callable[..., None]]:
         else:
             os.environ[name] = value
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def paused_consumers(local_stack: Any) -> Iterator[Callable[[], None]]:
+    """The queue consumers stopped, as if every worker were busy: what a test submits stays
+    queued (a job queued, an identity pending) until it calls the yielded ``resume()``."""
+    consumers = local_stack.consumers
+    consumers.stop()
+    running = False
+
+    def resume() -> None:
+        nonlocal running
+        if not running:
+            consumers.start()
+            running = True
+
+    yield resume
+    resume()

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import ApiUser
 from tests.e2e.polling import add_library_faces, credits_of, wait_for_job
-from tests.helpers import data_url, face_bytes, png_bytes, truncated_jpeg
+from tests.helpers import data_url, error_code, face_bytes, png_bytes, truncated_jpeg
 
 GENERATE = "/api/v1/avatars/generate"
 AVATAR_PRICE = 10
@@ -138,10 +138,11 @@ def test_save_list_and_get_avatars(alice: ApiUser, bob: ApiUser) -> None:
     assert alice.client.get(f"/api/v1/avatars/{avatar['id']}").json()["name"] == "CEO hero v2"
 
     # someone else's job, avatar and unknown ids are not found
-    assert bob.client.get(f"/api/v1/avatars/{avatar['id']}").status_code == 404
-    assert bob.client.get(f"/api/v1/jobs/{job['id']}").status_code == 404
-    assert bob.client.post("/api/v1/avatars/save", json={"job_id": job["id"], "name": "x"}).status_code == 404
-    assert alice.client.get(f"/api/v1/avatars/{uuid.uuid4()}").status_code == 404
+    assert error_code(bob.client.get(f"/api/v1/avatars/{avatar['id']}"), 404) == "avatar_not_found"
+    assert error_code(bob.client.get(f"/api/v1/jobs/{job['id']}"), 404) == "job_not_found"
+    saved = bob.client.post("/api/v1/avatars/save", json={"job_id": job["id"], "name": "x"})
+    assert error_code(saved, 404) == "job_not_found"
+    assert error_code(alice.client.get(f"/api/v1/avatars/{uuid.uuid4()}"), 404) == "avatar_not_found"
     assert bob.client.get("/api/v1/avatars").json()["total"] == 0
 
 

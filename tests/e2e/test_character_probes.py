@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.conftest import ApiUser
 from tests.e2e.polling import credits_of
-from tests.helpers import face_bytes
+from tests.helpers import error_code, face_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -265,7 +265,7 @@ def test_probe_preconditions_in_the_specs_order(author: ApiUser, make_user: Call
     slug = make_character(author)
     session_id = open_session(author, slug)
     missing = probe(author, slug, "no-such-session", "identity_selfie")
-    assert missing.status_code == 404
+    assert error_code(missing, 404) == "session_not_found"
     exited = open_session(author, slug)
     assert author.client.post(f"/v1/sessions/{exited}/exit").status_code == 200
     gone = probe(author, slug, exited, "identity_selfie")

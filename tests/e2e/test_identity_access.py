@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import ApiUser, wait_for_status
+from tests.helpers import error_code
 
 pytestmark = pytest.mark.e2e
 
@@ -107,14 +108,14 @@ def test_a_group_member_sees_a_shared_identity_until_it_is_unshared(
     other_group = f"other-{owner.account_id[-6:]}"
     accounts.create_group(other_group)
     assert owner.client.post(f"/identity/{code}/share/{other_group}").status_code == 403
-    assert owner.client.post(f"/identity/{code}/share/no-such-group").status_code == 404
+    assert error_code(owner.client.post(f"/identity/{code}/share/no-such-group"), 404) == "group_not_found"
 
     unshared = owner.client.delete(f"/identity/{code}/share/{group}")
     assert unshared.status_code == 200
     assert unshared.json()["visibility"] == "private"
     assert code not in _codes(member)
-    assert member.client.get(f"/identity/{code}").status_code == 404
-    assert owner.client.delete(f"/identity/{code}/share/{group}").status_code == 404
+    assert error_code(member.client.get(f"/identity/{code}"), 404) == "not_found"
+    assert error_code(owner.client.delete(f"/identity/{code}/share/{group}"), 404) == "share_not_found"
 
 
 def test_default_identities_follow_the_plan(make_user: Callable[..., ApiUser], local_stack: Any) -> None:
@@ -131,7 +132,7 @@ def test_default_identities_follow_the_plan(make_user: Callable[..., ApiUser], l
     assert code not in _codes(pro, visibility="private")
     assert pro.client.get(f"/identity/{code}").status_code == 200
     assert code not in _codes(free)
-    assert free.client.get(f"/identity/{code}").status_code == 404
+    assert error_code(free.client.get(f"/identity/{code}"), 404) == "not_found"
     # visible to the plan, owned by the platform
     assert pro.client.delete(f"/identity/{code}").status_code == 403
 
@@ -178,6 +179,6 @@ def test_deleting_an_identity_removes_its_records_and_files(alice: ApiUser) -> N
     wait_for_status(alice, code)
     assert bucket_keys(f"identities/{code}/")
     assert alice.client.delete(f"/identity/{code}").status_code == 204
-    assert alice.client.get(f"/identity/{code}").status_code == 404
+    assert error_code(alice.client.get(f"/identity/{code}"), 404) == "not_found"
     assert bucket_keys(f"identities/{code}/") == []
-    assert alice.client.delete(f"/identity/{code}").status_code == 404
+    assert error_code(alice.client.delete(f"/identity/{code}"), 404) == "not_found"

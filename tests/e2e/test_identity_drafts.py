@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.conftest import ApiUser, wait_for_status
 from tests.e2e.polling import credits_of
-from tests.helpers import data_url
+from tests.helpers import data_url, error_code
 
 DRAFT_PRICE = 10
 PROMOTION_PRICE = 50
@@ -96,12 +96,10 @@ def test_promoting_a_draft_makes_a_preprocessed_identity(
     before_credits, before_slots = credits_of(user), _identity_count(user)
 
     # someone else's draft is not found, and nothing is charged for trying
-    assert (
-        bob.client.post(
-            "/identity/promote-generated", json={"image_result_id": draft_id, "name": "Stolen"}
-        ).status_code
-        == 404
+    stolen = bob.client.post(
+        "/identity/promote-generated", json={"image_result_id": draft_id, "name": "Stolen"}
     )
+    assert error_code(stolen, 404) == "image_result_not_found"
 
     resp = user.client.post(
         "/identity/promote-generated", json={"image_result_id": draft_id, "name": "Ambassador"}
@@ -154,8 +152,9 @@ def test_unknown_or_wrong_results_and_bad_briefs(alice: ApiUser) -> None:
     assert alice.client.post("/identity/create", json={"num_drafts": 2}).status_code == 422
     assert alice.client.post("/identity/create", json={"prompt": "p", "num_drafts": 9}).status_code == 422
     unknown = alice.client.post("/identity/create", json={"prompt": "p", "identity_codes": ["idn_missing"]})
-    assert unknown.status_code == 404
-    assert alice.client.get("/identity/create/00000000-0000-4000-8000-000000000000").status_code == 404
+    assert error_code(unknown, 404) == "not_found"
+    no_job = alice.client.get("/identity/create/00000000-0000-4000-8000-000000000000")
+    assert error_code(no_job, 404) == "job_not_found"
 
 
 def test_avatar_results_cannot_be_promoted(alice: ApiUser) -> None:

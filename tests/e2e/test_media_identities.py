@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import ApiUser, bus_events
-from tests.helpers import FACES, face_bytes
+from tests.helpers import FACES, error_code, face_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -201,7 +201,7 @@ def test_split_a_shot_off_and_merge_it_back(indexed: dict[str, Any]) -> None:
     )
     assert merged["moved_traces"] == 1 and merged["identity"]["source"] == ".json"
     assert len(ok(user.client.get(f"/api/v1/identity/{lin}/files"))["data"][0]["appearances"]) == 2
-    assert user.client.get(f"/api/v1/identity/{new}").status_code == 404
+    assert error_code(user.client.get(f"/api/v1/identity/{new}"), 404) == "identity_not_found"
     trail = ok(user.client.get(f"/api/v1/identities/audit?identity_uuid={new}"))["entries"]
     assert [e["action"] for e in trail] == ["merge", "split"]
 
@@ -227,7 +227,7 @@ def test_deleting_the_file_leaves_the_people(make_user: Any) -> None:
     assert image["status"] == "completed" and image["media_type"] == "image"
     assert [i["identity_uuid"] for i in image["identities"]] == [lin]
     ok(user.client.delete(f"/api/v1/files/{created['file_uuid']}"))
-    assert user.client.get(f"/api/v1/files/{created['file_uuid']}").status_code == 404
+    assert error_code(user.client.get(f"/api/v1/files/{created['file_uuid']}"), 404) == "file_not_found"
     assert ok(user.client.get(f"/api/v1/identity/{lin}/files"))["count"] == 0
     assert ok(user.client.get(f"/api/v1/identity/{lin}"))["name"] == "Lin-Manuel Miranda"
 
@@ -250,10 +250,7 @@ def test_a_saved_webhook_gets_file_indexed_signed(make_user: Any, local_stack: A
         )
         file = wait_for_file(user, created["file_uuid"])
         assert file["status"] == "completed" and file["faces_found"] == 2
-        deadline = time.monotonic() + 60
-        while not receiver.to("/media") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        [delivery] = receiver.to("/media")
+        [delivery] = receiver.wait_for("/media")
         payload = Webhook(secret).verify(delivery.body, delivery.headers)
         assert payload["type"] == "file.indexed"
         assert payload["data"]["file_uuid"] == created["file_uuid"]

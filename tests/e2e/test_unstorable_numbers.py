@@ -7,6 +7,7 @@ import pytest
 
 from tests.e2e.conftest import ApiUser
 from tests.e2e.polling import credits_of
+from tests.helpers import error_code
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +34,7 @@ def test_characters_refuse_unstorable_numbers_in_profile_and_thresholds(alice: A
     )
     assert post_raw(alice, "/v1/characters", body) == 422
     for slug in ("num-profile", "num-thresholds"):
-        assert alice.client.get(f"/v1/characters/{slug}").status_code == 404
+        assert error_code(alice.client.get(f"/v1/characters/{slug}"), 404) == "character_not_found"
 
 
 def test_a_patch_with_an_unstorable_number_changes_nothing(alice: ApiUser) -> None:

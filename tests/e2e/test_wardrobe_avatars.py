@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import ApiUser, bucket_keys
-from tests.helpers import face_bytes
+from tests.helpers import error_code, face_bytes
 from tests.image_server import FileServer, serving_files
 
 PUBLIC_FIELDS = {
@@ -180,10 +180,10 @@ def test_list_get_update_delete(make_user: Callable[..., ApiUser], files_server:
     resp = user.client.delete(f"/avatar/{target}")
     assert resp.status_code == 200
     assert resp.json() == {"message": "Avatar deleted successfully"}
-    assert user.client.get(f"/avatar/{target}").status_code == 404
+    assert error_code(user.client.get(f"/avatar/{target}"), 404) == "avatar_not_found"
     assert bucket_keys(prefix) == []
     assert total(user) == 2
-    assert user.client.delete(f"/avatar/{target}").status_code == 404
+    assert error_code(user.client.delete(f"/avatar/{target}"), 404) == "avatar_not_found"
 
 
 def test_another_accounts_avatar_and_unknown_ids_are_404(

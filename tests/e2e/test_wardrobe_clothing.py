@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.conftest import ApiUser, bucket_keys
 from tests.e2e.polling import credits_of
-from tests.helpers import GARMENTS, png_bytes, truncated_jpeg
+from tests.helpers import GARMENTS, error_code, png_bytes, truncated_jpeg
 from tests.image_server import FileServer, serving_files
 
 PUBLIC_FIELDS = {
@@ -402,9 +402,9 @@ def test_delete_removes_the_item_its_files_and_its_generations(alice: ApiUser) -
     resp = alice.client.delete(f"/clothing-item/{item_id}")
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"message": "Clothing item deleted successfully"}
-    assert alice.client.get(f"/clothing-item/{item_id}").status_code == 404
+    assert error_code(alice.client.get(f"/clothing-item/{item_id}"), 404) == "clothing_item_not_found"
     assert bucket_keys(f"clothing-items/{alice.account_id}/{item_id}/") == []
     assert all(table().get(*key) is None for key in doomed)
     assert all(table().get(*key) is not None for key in kept)
     assert alice.client.get(f"/clothing-item/{other['clothing_item_id']}").status_code == 200
-    assert alice.client.delete(f"/clothing-item/{item_id}").status_code == 404
+    assert error_code(alice.client.delete(f"/clothing-item/{item_id}"), 404) == "clothing_item_not_found"

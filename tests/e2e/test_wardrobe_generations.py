@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.conftest import ApiUser, bucket_keys
 from tests.e2e.polling import add_library_faces, credits_of
-from tests.helpers import GARMENTS
+from tests.helpers import GARMENTS, error_code, wait_until
 from tests.webhook_receiver import running_receiver
 
 pytestmark = pytest.mark.e2e
@@ -310,28 +310,27 @@ def test_another_accounts_ids_are_not_found(stylist: ApiUser, bob: ApiUser, imag
     result = wait_for_generation(stylist, gen["generation_id"])["generation_results"][0][
         "generation_result_id"
     ]
-    assert bob.client.get(f"/generation/{gen['generation_id']}").status_code == 404
-    assert bob.client.get(f"/generation-result/{result}").status_code == 404
+    assert error_code(bob.client.get(f"/generation/{gen['generation_id']}"), 404) == "generation_not_found"
+    assert error_code(bob.client.get(f"/generation-result/{result}"), 404) == "generation_result_not_found"
     assert (
         bob.client.get("/generation-results", params={"generation_ids": gen["generation_id"]}).json()[
             "total_count"
         ]
         == 0
     )
-    assert bob.client.post("/generation", json={"clothing_item_id": item, "prompt": "p"}).status_code == 404
     own = clothing_item(bob)
-    assert (
-        bob.client.post(
-            "/generation", json={"clothing_item_id": own, "avatar_id": avatar, "prompt": "p"}
-        ).status_code
-        == 404
+    before = credits_of(bob)
+    theirs = bob.client.post("/generation", json={"clothing_item_id": item, "prompt": "p"})
+    assert error_code(theirs, 404) == "clothing_item_not_found"
+    their_avatar = bob.client.post(
+        "/generation", json={"clothing_item_id": own, "avatar_id": avatar, "prompt": "p"}
     )
-    assert (
-        bob.client.post(
-            "/generation", json={"use_case": "upscale", "generation_result_parent_id": result}
-        ).status_code
-        == 404
+    assert error_code(their_avatar, 404) == "avatar_not_found"
+    their_result = bob.client.post(
+        "/generation", json={"use_case": "upscale", "generation_result_parent_id": result}
     )
+    assert error_code(their_result, 404) == "generation_result_not_found"
+    assert credits_of(bob) == before
 
 
 def test_filters_sort_and_pagination(stylist: ApiUser) -> None:
@@ -394,12 +393,17 @@ def test_results_stop_being_served_after_their_window(
     url = result["url"]
     stored = [key for key in bucket_keys() if urlparse(url).path.endswith("/" + key)]
     assert len(stored) == 1
-    # the window closes one second after the result was made: wait for that moment, not a guess
+    # the window closes one second after the result was made: wait for the route to say so
     monkeypatch.setattr(get_settings(), "result_retention_seconds", 1)
     made = datetime.fromisoformat(result["created_at"].replace("Z", "+00:00"))
-    time.sleep(max(0.0, (made + timedelta(seconds=1.1) - datetime.now(made.tzinfo)).total_seconds()))
-    later = stylist.client.get(f"/generation-result/{result['generation_result_id']}").json()
-    assert later["available"] is False and later["url"] is None
+
+    def closed() -> dict[str, Any] | None:
+        resp = stylist.client.get(f"/generation-result/{result['generation_result_id']}")
+        shown: dict[str, Any] = resp.json()
+        return shown if shown["available"] is False else None
+
+    later = wait_until(closed, what="the result's window closed")
+    assert later["url"] is None
     # the sweeper deletes the file once its stored expiry (made at the default window) has passed
     job_service().expire_results(now=isoformat(made + timedelta(hours=5)))
     assert bucket_keys(stored[0]) == []
@@ -442,8 +446,10 @@ def test_deleting_a_clothing_item_deletes_its_generations_and_results(stylist: A
     ).json()
     result = wait_for_generation(stylist, gen["generation_id"])["generation_results"][0]
     assert stylist.client.delete(f"/clothing-item/{item}").status_code == 200
-    assert stylist.client.get(f"/generation/{gen['generation_id']}").status_code == 404
-    assert stylist.client.get(f"/generation-result/{result['generation_result_id']}").status_code == 404
+    generation = stylist.client.get(f"/generation/{gen['generation_id']}")
+    assert error_code(generation, 404) == "generation_not_found"
+    gone = stylist.client.get(f"/generation-result/{result['generation_result_id']}")
+    assert error_code(gone, 404) == "generation_result_not_found"
     assert httpx.get(result["url"], timeout=30).status_code in (403, 404)
 
 

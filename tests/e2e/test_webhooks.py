@@ -11,6 +11,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.e2e.conftest import ApiUser, bus_events, wait_for_status
+from tests.helpers import error_code
 from tests.webhook_receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.e2e
@@ -100,7 +101,7 @@ def test_endpoint_crud_over_http(
 
     deleted = alice.client.delete(f"/webhooks/endpoints/{endpoint_id}")
     assert deleted.status_code == 204
-    assert alice.client.get(f"/webhooks/endpoints/{endpoint_id}").status_code == 404
+    assert error_code(alice.client.get(f"/webhooks/endpoints/{endpoint_id}"), 404) == "endpoint_not_found"
 
 
 @pytest.mark.parametrize(
@@ -128,7 +129,7 @@ def test_invalid_requests_get_the_error_shape(alice: ApiUser) -> None:
     assert resp.status_code == 422 and _detail(resp)["code"] == "invalid_request"
     resp = alice.client.post("/webhooks/endpoints", json={"events": ["job.*"]})
     assert resp.status_code == 422
-    assert alice.client.get("/webhooks/deliveries/whdlv_missing").status_code == 404
+    assert error_code(alice.client.get("/webhooks/deliveries/whdlv_missing"), 404) == "delivery_not_found"
     resp = alice.client.get("/webhooks/events", params={"limit": 1000})
     assert resp.status_code == 422
 

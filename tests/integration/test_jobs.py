@@ -220,20 +220,34 @@ def test_cancel_refunds_and_a_late_finish_discards_its_results(jobs: JobService)
 
 
 def test_the_sweeper_fails_and_refunds_jobs_past_their_deadline(jobs: JobService) -> None:
+    from likeness.settings import get_settings
+    from likeness.wiring import job_service
+
     caller = paying_caller(credits=100)
     late = _submit(jobs, caller, cost=10)
-    on_time = _submit(jobs, caller, cost=10)
+    # accepted with a deadline an hour later than the first job's
+    patient = job_service(get_settings().model_copy(update={"job_deadline_seconds": 3600 + 900}))
+    on_time = _submit(patient, caller, cost=10)
     deadline = jobs.get_job(caller=caller, job_id=late.job_id)["deadline_at"]
-    assert jobs.sweep_expired(now="2000-01-01T00:00:00.000Z") == 0
-    # one second past the first deadline and before the second
-    second = jobs.get_job(caller=caller, job_id=on_time.job_id)["deadline_at"]
-    assert deadline <= second
-    swept = jobs.sweep_expired(now=deadline + "~")
-    assert swept >= 1
+    assert jobs.get_job(caller=caller, job_id=on_time.job_id)["deadline_at"] > deadline
+    assert credits_of(caller) == 80
+
+    # at its deadline a job is not yet late
+    assert jobs.sweep_expired(now=deadline) == 0
+    assert jobs.get_job(caller=caller, job_id=late.job_id)["state"] == "queued"
+
+    # just past the first deadline: that job is failed and refunded, the other stays queued
+    assert jobs.sweep_expired(now=deadline + "~") == 1
     job = jobs.get_job(caller=caller, job_id=late.job_id)
     assert job["state"] == "failed" and job["error"]["code"] == "deadline_exceeded"
     assert JobState(job["state"]) is JobState.FAILED and "GSI2PK" not in job
-    assert credits_of(caller) == 80 + 10 * swept
+    kept = jobs.get_job(caller=caller, job_id=on_time.job_id)
+    assert kept["state"] == "queued" and kept.get("error") is None and kept["GSI2PK"]
+    assert credits_of(caller) == 90
+
+    # sweeping again changes nothing: a job is failed and refunded once
+    assert jobs.sweep_expired(now=deadline + "~") == 0
+    assert credits_of(caller) == 90
 
 
 def test_another_accounts_job_is_not_found(jobs: JobService) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import Iterator, MutableMapping
 from typing import Any
@@ -19,6 +18,7 @@ from infra.local.gateway import Gateway
 from infra.local.provision import ProvisionResult, provision_resources
 from infra.local.stack import LocalStack
 from infra.local.template import Template
+from tests.helpers import wait_until
 from tests.integration import fake_functions
 
 FAKE_MODULE = fake_functions.__name__
@@ -378,17 +378,19 @@ def test_consumer_deletes_handled_messages_and_redelivers_reported_failures(
         "ApproximateNumberOfMessagesNotVisible": 1,
     }
 
-    time.sleep(1.1)
-    [again] = runner.process_once("Worker")
-    assert again.failed == [failing]
-    assert fake_functions.received[-1]["attributes"]["ApproximateReceiveCount"] == "2"
+    again = wait_until(lambda: runner.process_once("Worker")[0].received and fake_functions.received[-1])
+    assert again["messageId"] == failing and again["attributes"]["ApproximateReceiveCount"] == "2"
+    assert _depth(template, "JobsQueue")["ApproximateNumberOfMessagesNotVisible"] == 1
 
-    # maxReceiveCount (2) reached: moto's RedrivePolicy moves it to the DLQ on the next receive
-    time.sleep(1.1)
-    [last] = runner.process_once("Worker", wait_time_seconds=0)
-    assert last.received == 0
-    dead = sqs.receive_message(QueueUrl=template.physical_id("JobsDeadLetterQueue"), WaitTimeSeconds=1)
-    assert [m["MessageId"] for m in dead["Messages"]] == [failing]
+    # maxReceiveCount (2) reached: moto's RedrivePolicy moves it to the DLQ on a receive once it
+    # is visible again, and no third delivery reaches the function
+    def dead_lettered() -> list[str]:
+        [last] = runner.process_once("Worker", wait_time_seconds=0)
+        assert last.received == 0
+        dead = sqs.receive_message(QueueUrl=template.physical_id("JobsDeadLetterQueue"), WaitTimeSeconds=0)
+        return [m["MessageId"] for m in dead.get("Messages", [])]
+
+    assert wait_until(dead_lettered, what="the failing message dead-lettered") == [failing]
 
 
 def test_consumer_deletes_nothing_when_the_handler_raises(consumer: tuple[Template, ConsumerRunner]) -> None:

@@ -110,7 +110,7 @@ def test_identity_json_creates_then_updates_the_identity_with_the_same_name(alic
     assert got["updated_at"] is not None
     listed = alice.client.get("/api/v1/identities").json()
     assert listed["count"] == 1
-    assert alice.client.get(f"/api/v1/identity/{'0' * 32}").status_code == 404
+    error(alice.client.get(f"/api/v1/identity/{'0' * 32}"), 404, "identity_not_found")
 
     # the uuid of an identity with another name: 409; a malformed uuid or no name: 422
     error(

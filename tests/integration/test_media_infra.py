@@ -9,7 +9,6 @@ import json
 import os
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +32,7 @@ from infra.local.pipes import (
 )
 from infra.local.provision import provision_resources
 from infra.local.template import DEFAULT_TEMPLATE_PATH, Template, load_template_data
-from tests.helpers import EVENTS, ROOT
+from tests.helpers import EVENTS, ROOT, wait_until
 
 BATCH_TYPES = (
     "AWS::Batch::ComputeEnvironment",
@@ -469,18 +468,26 @@ def test_a_failing_job_leaves_its_message_for_redelivery_then_the_dead_letter_qu
     assert first.failed == [message_id] and first.deleted == [] and first.runs[0].exit_code == 1
     assert _depth(template, "WorkQueue")["ApproximateNumberOfMessagesNotVisible"] == 1
 
-    time.sleep(1.1)  # the queue's visibility timeout
-    second = runner.process_once("WorkPipe")
+    # back after the queue's visibility timeout
+    def redelivered() -> Any:
+        outcome = runner.process_once("WorkPipe")
+        return outcome if outcome.received else None
+
+    second = wait_until(redelivered, what="the message back after its visibility timeout")
     assert second.failed == [message_id]
     assert [r["env"]["AWS_BATCH_JOB_ATTEMPT"] for r in _runs(out)] == ["1", "2"]
 
-    # maxReceiveCount (2) reached: the queue's RedrivePolicy moves it on the next receive
-    time.sleep(1.1)
-    assert runner.process_once("WorkPipe", wait_time_seconds=0).received == 0
-    dead = _client("sqs").receive_message(
-        QueueUrl=template.physical_id("WorkDeadLetterQueue"), WaitTimeSeconds=1
-    )
-    assert [m["MessageId"] for m in dead["Messages"]] == [message_id]
+    # maxReceiveCount (2) reached: the queue's RedrivePolicy moves it on a receive once it is
+    # visible again, and the job never runs a third time
+    def dead_lettered() -> list[str]:
+        assert runner.process_once("WorkPipe", wait_time_seconds=0).received == 0
+        dead = _client("sqs").receive_message(
+            QueueUrl=template.physical_id("WorkDeadLetterQueue"), WaitTimeSeconds=0
+        )
+        return [m["MessageId"] for m in dead.get("Messages", [])]
+
+    assert wait_until(dead_lettered, what="the failing message dead-lettered") == [message_id]
+    assert len(_runs(out)) == 2
 
 
 def test_an_exit_code_the_retry_strategy_does_not_retry_drops_the_message(
@@ -513,10 +520,14 @@ def test_a_long_job_keeps_its_message_invisible_until_it_ends(
     result: dict[str, Any] = {}
     worker = threading.Thread(target=lambda: result.setdefault("o", runner.process_once("WorkPipe")))
     worker.start()
-    time.sleep(1.8)
-    stolen = _client("sqs").receive_message(QueueUrl=template.physical_id("WorkQueue"), WaitTimeSeconds=0)
-    worker.join(10)
-    assert stolen.get("Messages", []) == []
+    # another consumer keeps asking, from the job's start to its end (past the 1 s timeout)
+    wait_until(lambda: (tmp_path / "runs.jsonl").exists(), what="the job started")
+    stolen: list[Any] = []
+    while worker.is_alive():
+        got = _client("sqs").receive_message(QueueUrl=template.physical_id("WorkQueue"), WaitTimeSeconds=0)
+        stolen += got.get("Messages", [])
+        worker.join(0.1)
+    assert stolen == []
     assert result["o"].deleted == [message_id]
 
 
@@ -525,9 +536,7 @@ def test_a_job_past_its_attempt_duration_is_killed_and_retried(emulator: Emulato
     provision_resources(template)
     runner = PipeRunner(template)
     message_id = _send(template, {"mode": "hang", "out": str(tmp_path / "runs.jsonl")})
-    started = time.monotonic()
-    outcome = runner.process_once("WorkPipe")
-    assert time.monotonic() - started < 10
+    outcome = runner.process_once("WorkPipe")  # the 30 s job is killed after 1 s
     assert outcome.failed == [message_id]
     assert "timed out" in (outcome.runs[0].error or "")
 
@@ -553,18 +562,18 @@ def test_stopping_terminates_a_running_job_and_its_message_returns(
     runner = PipeRunner(template)
     message_id = _send(template, {"mode": "hang", "out": str(tmp_path / "runs.jsonl")})
     runner.start()
-    deadline = time.monotonic() + 10
-    while not (tmp_path / "runs.jsonl").exists():  # the job has started
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    started = time.monotonic()
+    wait_until(lambda: (tmp_path / "runs.jsonl").exists(), what="the job started")
     runner.stop(timeout=5)
-    assert time.monotonic() - started < 5
+    # the 30 s job was terminated, not waited for
     [run] = runner.history
     assert run.message_id == message_id and run.exit_code not in (0, None)
-    time.sleep(2.1)  # not deleted: visible again after the visibility timeout
-    again = _client("sqs").receive_message(QueueUrl=template.physical_id("WorkQueue"), WaitTimeSeconds=1)
-    assert [m["MessageId"] for m in again["Messages"]] == [message_id]
+
+    # not deleted: visible again after the visibility timeout
+    def returned() -> list[str]:
+        got = _client("sqs").receive_message(QueueUrl=template.physical_id("WorkQueue"), WaitTimeSeconds=0)
+        return [m["MessageId"] for m in got.get("Messages", [])]
+
+    assert wait_until(returned, what="the message visible again") == [message_id]
 
 
 # --------------------------------------------------------------------------- the real template

@@ -54,7 +54,8 @@ def test_typed_errors_map_to_status_and_shape(client: TestClient) -> None:
     resp = client.get("/face")
     assert resp.status_code == 422
     assert resp.json()["detail"] == {"code": "face_rejected", "message": "2 faces found", "face_count": 2}
-    assert client.get("/missing").status_code == 404
+    missing = client.get("/missing")
+    assert missing.status_code == 404 and missing.json()["detail"]["code"] == "not_found"
 
 
 def test_unexpected_errors_do_not_leak_internals(client: TestClient) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import secrets
 import socket
 import time
@@ -90,13 +91,24 @@ def _encode_cursor(sort_key: str) -> str:
     return base64.urlsafe_b64encode(sort_key.encode()).decode().rstrip("=")
 
 
+# what _encode_cursor encodes: a delivery's GSI1SK, "<created_at>#<delivery_id>"
+_CURSOR_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T[0-9:.]+Z#whdlv_[0-9a-f]+")
+
+
 def _decode_cursor(cursor: str) -> str:
+    """The sort key a cursor continues below; invalid_cursor for anything _encode_cursor did not
+    make (a lax decode read garbage as "" and silently restarted from the first page)."""
+    invalid = BadRequest(
+        "the cursor is not valid", code="invalid_cursor", fix="Pass next_cursor from the previous page."
+    )
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(
-            "the cursor is not valid", code="invalid_cursor", fix="Pass next_cursor from the previous page."
-        ) from exc
+        raise invalid from exc
+    if not _CURSOR_KEY.fullmatch(key):
+        raise invalid
+    return key
 
 
 class WebhookService:
