@@ -5,13 +5,23 @@ the rows that failed or are missing when run again.
     python examples/wardrobe_collection.py --api http://127.0.0.1:8000 --key "$KEY" \
         --manifest collection.csv --out collection-out [--pilot 1]
 
-The manifest is a CSV with one row per garment:
+The manifest is a CSV with one row per garment, with the spec's columns:
 
-    sku,name,front_image,back_image,prompt,camera,model_slug,aspect_ratio,resolution,num_images
+    sku,name,front_image_url,back_image_url,prompt,camera,model_slug,aspect_ratio,resolution,num_images
 
-``front_image`` / ``back_image`` are file paths or http(s) URLs. Progress is kept in
-``<out>/state.json`` (clothing_item_id, generation_id, status and saved files per SKU), so a
-rerun reuses clothing items, skips rows that are Done and resubmits only the others.
+and optionally ``avatar_id``: a saved avatar (``POST /avatar``) to wear the garment, the same
+model across the collection; empty for a virtual model. ``front_image_url`` /
+``back_image_url`` are http(s) URLs (fetched by the API) or local file paths (uploaded);
+``front_image`` / ``back_image`` are accepted for them too. A row with no front image, two
+different front (or back) images, or an ``avatar_id`` that is not a number is recorded as
+Rejected without calling the API; a manifest without ``sku``, ``name``, ``prompt`` or a front
+image column is refused before anything runs.
+
+The first ``--pilot`` rows not yet Done run first; unless every one of them ends Done the run
+stops there (fix the rows and run again), otherwise the rest follow with the same settings.
+Progress is kept in ``<out>/state.json`` (clothing_item_id, generation_id, avatar_id, status and
+saved files per SKU), so a rerun reuses clothing items, skips rows that are Done and resubmits
+only the others.
 """
 
 from __future__ import annotations
@@ -21,12 +31,49 @@ import csv
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 TERMINAL = ("Done", "Error")
+# the spec's column names first; the short ones are accepted too
+IMAGE_COLUMNS = {"front": ("front_image_url", "front_image"), "back": ("back_image_url", "back_image")}
+REQUIRED_COLUMNS = ("sku", "name", "prompt")
+
+
+class BadRow(ValueError):
+    """A manifest row that cannot be submitted as it is: recorded as Rejected, retried next run."""
+
+
+def check_columns(fieldnames: Sequence[str] | None) -> None:
+    names = set(fieldnames or ())
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if not names & set(IMAGE_COLUMNS["front"]):
+        missing.append(" or ".join(IMAGE_COLUMNS["front"]))
+    if missing:
+        raise ValueError(f"the manifest has no {', '.join(missing)} column")
+
+
+def image_source(row: dict[str, str], side: str) -> str:
+    """The row's front or back image under either column name ('' when it has none)."""
+    given = {(row.get(c) or "").strip() for c in IMAGE_COLUMNS[side]} - {""}
+    if len(given) > 1:
+        raise BadRow(f"{' and '.join(IMAGE_COLUMNS[side])} name different images")
+    if side == "front" and not given:
+        raise BadRow(f"no front image ({IMAGE_COLUMNS['front'][0]})")
+    return given.pop() if given else ""
+
+
+def avatar_of(row: dict[str, str]) -> int | None:
+    """The saved avatar the row names (avatar_id), or None for a virtual model."""
+    text = (row.get("avatar_id") or "").strip()
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit():
+        raise BadRow(f"avatar_id must be a saved avatar's number (GET /avatars), not {text!r}")
+    return int(text)
 
 
 def load_state(out: Path) -> dict[str, Any]:
@@ -45,10 +92,10 @@ def ensure_clothing_item(client: httpx.Client, row: dict[str, str], state: dict[
     data: dict[str, str] = {"clothing_item_name": row["name"]}
     files: dict[str, tuple[str, bytes]] = {}
     for side, form_file, form_url in (
-        ("front_image", "file", "clothing_item_url"),
-        ("back_image", "back_file", "clothing_item_back_url"),
+        ("front", "file", "clothing_item_url"),
+        ("back", "back_file", "clothing_item_back_url"),
     ):
-        source = row.get(side) or ""
+        source = image_source(row, side)
         if source.startswith(("http://", "https://")):
             data[form_url] = source
         elif source:
@@ -68,6 +115,9 @@ def submit(client: httpx.Client, row: dict[str, str], item_id: int, batch_id: in
         "camera": row.get("camera") or "photo",
         "batch_id": batch_id,
     }
+    avatar_id = avatar_of(row)
+    if avatar_id is not None:
+        body["avatar_id"] = avatar_id
     for field in ("model_slug", "aspect_ratio", "resolution"):
         if row.get(field):
             body[field] = row[field]
@@ -105,23 +155,31 @@ def persist(generation: dict[str, Any], out: Path, sku: str) -> list[str]:
 def run(
     api: str, key: str, manifest: Path, out: Path, *, pilot: int = 1, timeout: float = 600
 ) -> dict[str, Any]:
+    with manifest.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        check_columns(reader.fieldnames)
+        rows = list(reader)
     out.mkdir(parents=True, exist_ok=True)
-    rows = list(csv.DictReader(manifest.open()))
     state = load_state(out)
     batch_id = int(state.setdefault("_batch_id", int(time.time())))
     todo = [r for r in rows if state.get(r["sku"], {}).get("status") != "Done"]
     with httpx.Client(base_url=api, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
         # a small pilot first, with the collection's settings; then the rest with the same ones
-        for stage in (todo[:pilot], todo[pilot:]):
+        for is_pilot, stage in ((True, todo[:pilot]), (False, todo[pilot:])):
             if not stage:
                 continue
             pending = {}
             for row in stage:
                 sku_state = state.setdefault(row["sku"], {})
                 try:
+                    avatar_id = avatar_of(row)  # a bad row is caught before anything is created
+                    for side in IMAGE_COLUMNS:
+                        image_source(row, side)
                     item_id = ensure_clothing_item(client, row, sku_state)
                     pending[row["sku"]] = sku_state["generation_id"] = submit(client, row, item_id, batch_id)
-                    sku_state.update(status="Created", error=None)
+                    sku_state.update(status="Created", error=None, avatar_id=avatar_id)
+                except BadRow as exc:
+                    sku_state.update(status="Rejected", error=f"bad row: {exc}")
                 except httpx.HTTPStatusError as exc:
                     # refused before anything ran (a bad row): recorded, retried on the next run
                     detail = exc.response.json().get("detail", {})
@@ -135,8 +193,13 @@ def run(
                 if generation["status"] == "Done":
                     state[sku]["files"] = persist(generation, out, sku)
                 save_state(out, state)
-            if stage is todo[:pilot] and any(state[r["sku"]]["status"] != "Done" for r in stage):
-                print("pilot did not fully succeed; fix the failed rows and run again", file=sys.stderr)
+            if is_pilot and any(state[r["sku"]]["status"] != "Done" for r in stage):
+                held = len(todo) - len(stage)
+                print(
+                    f"pilot did not fully succeed; {held} other row(s) not submitted: "
+                    "fix the failed rows and run again",
+                    file=sys.stderr,
+                )
                 break
     return state
 
@@ -149,7 +212,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("collection-out"))
     parser.add_argument("--pilot", type=int, default=1)
     args = parser.parse_args()
-    state = run(args.api, args.key, args.manifest, args.out, pilot=args.pilot)
+    try:
+        state = run(args.api, args.key, args.manifest, args.out, pilot=args.pilot)
+    except ValueError as exc:
+        print(f"{args.manifest}: {exc}", file=sys.stderr)
+        return 2
     rows = {k: v for k, v in state.items() if not k.startswith("_")}
     for sku, row in sorted(rows.items()):
         print(f"{sku}: {row['status']} {row.get('error') or ''} {' '.join(row.get('files', []))}".rstrip())

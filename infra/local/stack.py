@@ -47,17 +47,50 @@ class LocalStackInfo:
     environment: dict[str, str] = field(default_factory=dict)  # what was exported for the functions
 
 
-def _seed(api_key: str | None) -> tuple[str, str]:
+# the default (platform) library the stack seeds: portraits shipped in infra/local/library
+# (licence and sources in its SOURCES.md), by the name each default identity gets
+LIBRARY_DIR = Path(__file__).resolve().parent / "library"
+LIBRARY_READY_TIMEOUT_S = 120.0
+PORTRAITS = {
+    "Library portrait A": "rose-leslie.jpg",
+    "Library portrait B": "alex-lacamoire.png",
+    "Library portrait C": "biden.jpg",
+}
+
+
+def _seed(api_key: str | None) -> tuple[str, str, list[str]]:
+    """The developer account and its key, then the default library (each once): the account,
+    the key, and the codes of the library identities added now (queued for preprocessing)."""
     try:
-        from likeness.accounts.bootstrap import seed_dev_account
+        from likeness.accounts.bootstrap import seed_default_library, seed_dev_account
     except ModuleNotFoundError as exc:
         if exc.name not in _SEED_MODULES:
             raise
         raise RuntimeError(
-            "likeness.accounts.bootstrap.seed_dev_account is not available; "
+            "likeness.accounts.bootstrap's seeding is not available; "
             "start without seeding (seed=False / --no-seed)"
         ) from exc
-    return seed_dev_account(api_key=api_key)
+    seeded = seed_dev_account(api_key=api_key)
+    portraits = [(name, (LIBRARY_DIR / file).read_bytes()) for name, file in PORTRAITS.items()]
+    added = seed_default_library(portraits)
+    log.info(
+        "default library: %d portrait(s) added, %d already there", len(added), len(portraits) - len(added)
+    )
+    return (*seeded, added)
+
+
+def _await_library(codes: list[str], timeout: float = LIBRARY_READY_TIMEOUT_S) -> None:
+    """Wait until the consumers have preprocessed the library just seeded, so the stack is up
+    with a usable library (a library-assisted request at once is not refused as too small)."""
+    from likeness.accounts.bootstrap import library_still_preprocessing
+
+    deadline = time.monotonic() + timeout
+    pending = library_still_preprocessing(codes)
+    while pending and time.monotonic() < deadline:
+        time.sleep(0.2)
+        pending = library_still_preprocessing(pending)
+    if pending:
+        log.warning("default library: %d portrait(s) still preprocessing after %.0fs", len(pending), timeout)
 
 
 class LocalStack:
@@ -137,8 +170,9 @@ class LocalStack:
             reset_caches()
 
             account_id = api_key = None
+            library: list[str] = []
             if seed:
-                account_id, api_key = _seed(seed_api_key or os.environ.get("LIKENESS_DEV_API_KEY"))
+                account_id, api_key, library = _seed(seed_api_key or os.environ.get("LIKENESS_DEV_API_KEY"))
 
             self.gateway = Gateway.from_template(template)
             api_url = self._start_api(self.gateway, api_host, api_port)
@@ -150,6 +184,8 @@ class LocalStack:
             self.pipes.start()
             self.schedules = ScheduleRunner(template)
             self.schedules.start()
+            if library:
+                _await_library(library)
         except BaseException:
             self.stop()
             raise

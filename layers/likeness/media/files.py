@@ -27,6 +27,7 @@ from likeness.errors import (
     UnsupportedMediaType,
 )
 from likeness.inline_images import sniff_format
+from likeness.media.face_ids import face_id_for
 from likeness.media.models import (
     FaceDetection,
     FileChunk,
@@ -449,7 +450,7 @@ class FileService:
                     confidence=float(trace["confidence"]),
                     faces=[
                         FaceDetection(
-                            face_id=f"{d['frame_number']}_{d['idx']}",
+                            face_id=face_id_for(int(d["frame_number"]), int(d["idx"])),
                             frame_number=int(d["frame_number"]),
                             box=[round(float(v), 1) for v in d["box"]],
                             confidence=round(float(d["score"]), 4),

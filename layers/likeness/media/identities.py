@@ -28,7 +28,7 @@ from likeness.errors import (
     UnsupportedMediaType,
 )
 from likeness.inline_images import sniff_format
-from likeness.media.index_types import parse_face_id
+from likeness.media.face_ids import face_id_for, face_trace
 from likeness.media.models import (
     Assignment,
     AuditEntry,
@@ -59,24 +59,21 @@ from likeness.media.models import (
     SplitResult,
     normalize_uuid,
 )
+from likeness.media.name_search import name_matcher
 from likeness.media.records import (
     IndexDocument,
     appearances,
     create_identity,
     delete_identity_objects,
-    face_not_found,
     identity_item,
     identity_not_found,
     identity_public,
-    invalid_face_id,
     load_chunks,
     load_index,
     name_taken,
     refresh_file_identities,
     remove_orphan_autos,
-    require_file,
     require_identity,
-    require_indexed,
     require_scope,
     sentence_chunk,
 )
@@ -173,13 +170,13 @@ class MediaIdentityService:
         )
 
     def search(self, *, caller: Caller, query: str, page: int, page_size: int) -> IdentitySearch:
-        """Case-insensitive substring of the name (the spec's ILIKE)."""
+        """The spec's ILIKE search of the name (likeness.media.name_search: % and _ are wildcards)."""
         require_scope(caller, Scope.IDENTITIES_READ)
-        needle = name_key(query)
-        if not needle:
-            raise Unprocessable("q must not be empty", code="invalid_request", fix="Send ?q=part-of-a-name.")
+        matches = name_matcher(query)
         hits = [
-            i for i in self._sorted(self._store.list_identities(caller.account_id)) if needle in i["name_key"]
+            i
+            for i in self._sorted(self._store.list_identities(caller.account_id))
+            if matches(i.get("name_key") or name_key(i["name"]))
         ]
         shown = _paged(hits, page, page_size)
         return IdentitySearch(
@@ -323,7 +320,10 @@ class MediaIdentityService:
         for _, other_ext in PROFILE_TYPES.values():
             if other_ext != ext:
                 self._store.blobs.delete(profile_key(account_id, identity_uuid, other_ext))
-        self._change(caller, item, {"profile_image_key": key, "profile_image_type": content_type})
+        # tmdb_profile is the local profile image path (spec), the path this answer gives
+        self._change(
+            caller, item, {"profile_image_key": key, "profile_image_type": content_type, "tmdb_profile": key}
+        )
 
         def enroll(enrollment: Enrollment) -> None:
             enrollment.profile = tuple(float(v) for v in embedding)
@@ -427,7 +427,7 @@ class MediaIdentityService:
                         IdentityFace(
                             file_uuid=file_uuid,
                             frame_number=frame,
-                            face_id=f"{frame}_{idx}",
+                            face_id=face_id_for(frame, idx),
                             confidence=round(float(d["score"]), 4),
                             trace_id=trace_id,
                             box=[round(float(v), 1) for v in d["box"]],
@@ -473,7 +473,7 @@ class MediaIdentityService:
         require_scope(caller, Scope.IDENTITIES_WRITE)
         account_id = caller.account_id
         identity = require_identity(self._store, account_id, identity_uuid)
-        file_uuid, trace = self._face_trace(account_id, request.file_uuid, request.face_id)
+        file_uuid, face_id, trace = face_trace(self._store, account_id, request.file_uuid, request.face_id)
         trace_id = int(trace["trace_id"])
         previous = trace.get("identity_uuid")
         if previous != identity_uuid:
@@ -488,7 +488,7 @@ class MediaIdentityService:
                 )
             except ConditionFailed as exc:
                 raise Conflict(
-                    f"face {request.face_id} changed while it was being bound; try again", code="face_busy"
+                    f"face {face_id} changed while it was being bound; try again", code="face_busy"
                 ) from exc
         else:
             self._store.assign_trace(
@@ -515,7 +515,7 @@ class MediaIdentityService:
             [identity_uuid] + ([previous] if previous and previous != identity_uuid else []),
             {
                 "file_uuid": file_uuid,
-                "face_id": request.face_id,
+                "face_id": face_id,
                 "trace_id": trace_id,
                 "previous_identity_uuid": previous,
                 "enrolled": bool(embedding),
@@ -532,7 +532,7 @@ class MediaIdentityService:
         return BindResult(
             identity_uuid=identity_uuid,
             file_uuid=file_uuid,
-            face_id=request.face_id,
+            face_id=face_id,
             trace_id=trace_id,
             face_count=int(trace["face_count"]),
             message="Face bound to identity",
@@ -543,10 +543,10 @@ class MediaIdentityService:
         require_scope(caller, Scope.IDENTITIES_WRITE)
         account_id = caller.account_id
         identity = require_identity(self._store, account_id, identity_uuid)
-        file_uuid, trace = self._face_trace(account_id, request.file_uuid, request.face_id)
+        file_uuid, face_id, trace = face_trace(self._store, account_id, request.file_uuid, request.face_id)
         trace_id = int(trace["trace_id"])
         if trace.get("identity_uuid") != identity_uuid:
-            raise _face_conflict(identity_uuid, request.face_id)
+            raise _face_conflict(identity_uuid, face_id)
         try:
             self._store.assign_trace(
                 account_id,
@@ -557,7 +557,7 @@ class MediaIdentityService:
                 expected_identity=identity_uuid,
             )
         except ConditionFailed as exc:
-            raise _face_conflict(identity_uuid, request.face_id) from exc
+            raise _face_conflict(identity_uuid, face_id) from exc
         self._drop_enrolled(account_id, identity_uuid, file_uuid, {trace_id})
         self._touch(identity)
         refresh_file_identities(self._store, account_id, [file_uuid])
@@ -565,12 +565,12 @@ class MediaIdentityService:
             caller,
             "unbind",
             [identity_uuid],
-            {"file_uuid": file_uuid, "face_id": request.face_id, "trace_id": trace_id},
+            {"file_uuid": file_uuid, "face_id": face_id, "trace_id": trace_id},
         )
         return BindResult(
             identity_uuid=identity_uuid,
             file_uuid=file_uuid,
-            face_id=request.face_id,
+            face_id=face_id,
             trace_id=trace_id,
             face_count=int(trace["face_count"]),
             message="Face unbound from identity",
@@ -663,11 +663,15 @@ class MediaIdentityService:
         source = require_identity(self._store, account_id, identity_uuid)
         indexes: dict[str, IndexDocument] = {}
         chosen: dict[tuple[str, int], Item] = {}
+        faces_sent: list[dict[str, str]] = []
         for face in request.faces:
-            file_uuid, trace = self._face_trace(account_id, face.file_uuid, face.face_id, indexes=indexes)
+            file_uuid, face_id, trace = face_trace(
+                self._store, account_id, face.file_uuid, face.face_id, indexes=indexes
+            )
             if trace.get("identity_uuid") != identity_uuid:
-                raise _face_conflict(identity_uuid, face.face_id)
+                raise _face_conflict(identity_uuid, face_id)
             chosen[(file_uuid, int(trace["trace_id"]))] = trace
+            faces_sent.append({"file_uuid": file_uuid, "face_id": face_id})
         if self._store.identity_by_name(account_id, request.name) is not None:
             raise name_taken(request.name)
 
@@ -722,7 +726,7 @@ class MediaIdentityService:
             {
                 "new_identity_uuid": new_uuid_,
                 "name": request.name,
-                "faces": [f.model_dump() for f in request.faces],
+                "faces": faces_sent,
                 "moved_traces": moved,
             },
         )
@@ -819,31 +823,6 @@ class MediaIdentityService:
         self._store.modify_enrollment(
             account_id, identity_uuid, lambda e: e.drop_traces(file_uuid, trace_ids)
         )
-
-    def _face_trace(
-        self,
-        account_id: str,
-        file_uuid: str,
-        face_id: str,
-        *,
-        indexes: dict[str, IndexDocument] | None = None,
-    ) -> tuple[str, Item]:
-        """The trace a face belongs to: 404 unknown file or face, 409 file not indexed, 422 bad face_id."""
-        file_item = require_file(self._store, account_id, file_uuid.strip().lower())
-        file_uuid = file_item["file_uuid"]
-        try:
-            frame, idx = parse_face_id(face_id)
-        except ValueError:
-            raise invalid_face_id(face_id) from None
-        require_indexed(file_item)
-        cache = indexes if indexes is not None else {}
-        if file_uuid not in cache:
-            cache[file_uuid] = load_index(self._store, account_id, file_uuid)
-        trace_id = cache[file_uuid].trace_of(frame, idx)
-        trace = self._store.get_trace(account_id, file_uuid, trace_id) if trace_id is not None else None
-        if trace is None:
-            raise face_not_found(file_uuid, face_id)
-        return file_uuid, trace
 
     def _traces_by_file(self, account_id: str, identity_uuid: str) -> dict[str, list[Item]]:
         by_file: dict[str, list[Item]] = defaultdict(list)

@@ -83,7 +83,8 @@ def name_taken(name: str) -> Conflict:
 
 def invalid_face_id(face_id: str) -> Unprocessable:
     return Unprocessable(
-        f"face_id must look like '{{frame}}_{{idx}}', e.g. '12_0'; got {face_id!r}",
+        f"face_id must look like '{{frame}}_{{idx}}' (e.g. '12_0'), 'face_{{frame}}_{{idx}}' or "
+        f"'face_{{frame}}'; got {face_id!r}",
         code="invalid_request",
         fix=f"Take face_id from GET /api/v1/files/{{file_uuid}}/faces. (got {face_id!r})",
     )
@@ -216,6 +217,10 @@ class IndexDocument:
 
     def trace_of(self, frame_number: int, idx: int) -> int | None:
         return self._faces.get((frame_number, idx))
+
+    def idxs_in_frame(self, frame_number: int) -> list[int]:
+        """The idx of every face indexed in this frame, ascending."""
+        return sorted(idx for frame, idx in self._faces if frame == frame_number)
 
     @cached_property
     def _by_trace(self) -> dict[int, list[dict[str, Any]]]:
