@@ -11,6 +11,7 @@ from bench import (
     bench_faces,
     bench_identities,
     bench_jobs,
+    bench_lists,
     bench_media,
     bench_providers,
     bench_wardrobe,
@@ -37,6 +38,7 @@ def main() -> None:
             bench_wardrobe.main(stack.info.api_url)
             bench_characters.main(stack.info.api_url)
             bench_providers.main(stack.info.api_url, stack.info.api_key, gemini, fal)
+            bench_lists.main(stack.info.api_url, stack.emulator_pid)
     finally:
         stop_fakes()
     cold_imports.main()

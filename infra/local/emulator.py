@@ -68,6 +68,12 @@ class Emulator:
     _environment: EnvironmentPatch = field(repr=False)
     _stopped: bool = field(default=False, repr=False)
 
+    @property
+    def pid(self) -> int:
+        """The process that holds the emulated state (this one for the threaded emulator)."""
+        process = getattr(self._server, "_process", None)
+        return int(process.pid) if process is not None else os.getpid()
+
     def stop(self) -> None:
         if self._stopped:
             return

@@ -227,6 +227,11 @@ class LocalStack:
 
     # ------------------------------------------------------------------ stop
 
+    @property
+    def emulator_pid(self) -> int | None:
+        """The emulator's process, for measuring its memory (None when stopped)."""
+        return None if self._emulator is None else self._emulator.pid
+
     def stop(self) -> None:
         """Stop consumers, API server and emulator and restore the environment. Idempotent."""
         if self.schedules is not None:

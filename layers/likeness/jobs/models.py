@@ -1,17 +1,23 @@
 """The job record shared by every surface, and its state machine.
 
 Layout (PK / SK):
-  JOB#<job_id> / JOB          the job (GSI1: ACCOUNT#<account> / JOB#<created>#<job_id>;
-                              GSI2, only while unfinished: ACTIVEJOB / <deadline>#<job_id>)
+  JOB#<job_id> / JOB          the job (GSI1: ACCOUNT#<account> / <LIST>#<created>#<job_id>;
+                              GSI2, only while unfinished: ACTIVEJOB / <deadline>#<job_id>;
+                              GSI3: ACCOUNT#<account>#<LIST> / <updated>#<job_id>)
   RESULT#<result_id> / RESULT one image or video a job made (ids derive from job id + index)
 
 States: queued -> running -> succeeded | failed | cancelled. Each surface names them in its
 own words (the avatar Jobs API says ``completed``; the wardrobe spec ``Done``).
+
+Every move between states is conditional on the state it leaves, and moves the account's
+counters of its list (``jobs:<LIST>@<state>``, per type and per ``list_filters`` value) in the
+same transaction, so a list answers its totals, filtered by status too, without counting rows.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -81,9 +87,11 @@ def new_job_item(
     webhook: dict[str, Any] | None = None,
     correlation_id: str | None = None,
     index_prefix: str = "JOB",
+    list_filters: Sequence[str] = (),
 ) -> Item:
-    """A queued job. ``index_prefix`` sorts it into its own list under the account (GSI1), so a
-    surface can list its jobs without reading everybody else's."""
+    """A queued job. ``index_prefix`` sorts it into its own list under the account (GSI1 by
+    creation, GSI3 by last change), so a surface can list its jobs without reading everybody
+    else's; ``list_filters`` (e.g. ``model:seedream``) name the filters its totals are kept for."""
     pk, sk = job_key(job_id)
     created_at = datetime.now(UTC)
     created = isoformat(created_at)
@@ -92,6 +100,9 @@ def new_job_item(
         "SK": sk,
         "GSI1PK": f"ACCOUNT#{account_id}",
         "GSI1SK": f"{index_prefix}#{created}#{job_id}",
+        "GSI3PK": f"ACCOUNT#{account_id}#{index_prefix}",
+        "GSI3SK": f"{created}#{job_id}",
+        "list_filters": list(list_filters),
         "type": "job",
         "job_id": job_id,
         "job_type": job_type,
@@ -127,61 +138,100 @@ def new_job_item(
 def put_job(job: Item) -> list[TransactItem]:
     """The job's writes inside a caller's transaction (so record, charge and job land together):
     the job, and the counters its list answers ``total`` from."""
+    names = job_counters(job)
     return [
         TransactItem(kind="Put", item=job, condition="attribute_not_exists(PK)"),
-        count_change(job["account_id"], {name: 1 for name in job_counters(job)}),
+        count_change(job["account_id"], {**dict.fromkeys(names, 1), **{f"{n}@queued": 1 for n in names}}),
     ]
 
 
 def job_list_name(job: Item) -> str:
-    """The list a job is shown in (its GSI1 sort-key prefix: ``JOB``, ``WGENJOB`` ...)."""
+    """The list a job is shown in (its GSI1 sort-key prefix: ``JOB``, ``WJOB`` ...)."""
     return str(job["GSI1SK"]).split("#", 1)[0]
 
 
-def job_counters(job: Item) -> tuple[str, str]:
-    """The counters a job adds to: its list's, and its list's for its type."""
-    listed = job_list_name(job)
-    return f"jobs:{listed}", f"jobs:{listed}/type:{job['job_type']}"
+def job_counters(job: Item) -> list[str]:
+    """The counters a job adds to: its list's, its list's for its type and for each of its
+    ``list_filters``. Each also has a count per state, ``<name>@<state>``."""
+    listed = f"jobs:{job_list_name(job)}"
+    return [
+        listed,
+        f"{listed}/type:{job['job_type']}",
+        *(f"{listed}/{f}" for f in job.get("list_filters") or []),
+    ]
 
 
-_UNFINISHED = "#state IN (:queued, :running)"
-_UNFINISHED_VALUES = {":queued": JobState.QUEUED.value, ":running": JobState.RUNNING.value}
+def state_move(job: Item, source: JobState, target: JobState) -> TransactItem:
+    """The job's counters moving from one state to another, beside the job's own write."""
+    changes: dict[str, int] = {}
+    for name in job_counters(job):
+        changes[f"{name}@{source.value}"] = -1
+        changes[f"{name}@{target.value}"] = 1
+    return count_change(job["account_id"], changes)
+
+
+def updated_key(job_id: str, when: str) -> str:
+    return f"{when}#{job_id}"
+
+
+UNFINISHED_STATES = (JobState.QUEUED, JobState.RUNNING)
 
 
 def finish_write(
-    job_id: str,
+    job: Item,
     *,
     state: JobState,
+    source: JobState,
     outputs: dict[str, Any] | None = None,
     error: dict[str, str] | None = None,
     refunded: bool = False,
-    require_state: JobState | None = None,
-) -> TransactItem:
-    """The job's move to a terminal state, once: the condition fails when it already finished."""
-    assert state in TERMINAL_STATES
-    condition = f"attribute_exists(PK) AND {_UNFINISHED}"
-    values: dict[str, Any] = {
-        ":state": state.value,
-        ":outputs": outputs or {},
-        ":error": error,
-        ":refunded": refunded,
-        ":now": now_iso(),
-        **_UNFINISHED_VALUES,
-    }
-    if require_state is not None:
-        condition = "attribute_exists(PK) AND #state = :required"
-        values = {k: v for k, v in values.items() if k not in _UNFINISHED_VALUES}
-        values[":required"] = require_state.value
-    pk, sk = job_key(job_id)
-    return TransactItem(
-        kind="Update",
-        key={"PK": pk, "SK": sk},
-        update="SET #state = :state, outputs = :outputs, #error = :error, refunded = :refunded, "
-        "finished_at = :now REMOVE GSI2PK, GSI2SK",
-        condition=condition,
-        names={"#state": "state", "#error": "error"},
-        values=values,
-    )
+) -> list[TransactItem]:
+    """The job's move from ``source`` to a terminal state, once (the condition fails when it is
+    no longer in ``source``), with its counters. The job's write comes first."""
+    assert state in TERMINAL_STATES and source in UNFINISHED_STATES
+    pk, sk = job_key(job["job_id"])
+    now = now_iso()
+    return [
+        TransactItem(
+            kind="Update",
+            key={"PK": pk, "SK": sk},
+            update="SET #state = :state, outputs = :outputs, #error = :error, refunded = :refunded, "
+            "finished_at = :now, GSI3SK = :updated REMOVE GSI2PK, GSI2SK",
+            condition="attribute_exists(PK) AND #state = :source",
+            names={"#state": "state", "#error": "error"},
+            values={
+                ":state": state.value,
+                ":outputs": outputs or {},
+                ":error": error,
+                ":refunded": refunded,
+                ":now": now,
+                ":updated": updated_key(job["job_id"], now),
+                ":source": source.value,
+            },
+        ),
+        state_move(job, source, state),
+    ]
+
+
+def finish_unfinished(
+    table: DynamoTable, job: Item, writes: Callable[[JobState], Sequence[TransactItem]]
+) -> bool:
+    """Apply ``writes(source)`` (the job's own write first) from whichever unfinished state the
+    job is in: from the state it was read in, and once more if it moved meanwhile (queued ->
+    running). False when it is already finished, or another write's condition failed."""
+    current: Item | None = job
+    for _ in range(3):
+        if current is None or current["state"] not in UNFINISHED_STATES:
+            return False
+        try:
+            table.transact(writes(JobState(current["state"])))
+        except ConditionFailed as exc:
+            if exc.reasons[:1] != ["ConditionalCheckFailed"]:
+                return False
+            current = table.get(*job_key(job["job_id"]))
+            continue
+        return True
+    return False
 
 
 class JobRepository:
@@ -195,15 +245,43 @@ class JobRepository:
         """queued/running -> running (a redelivery may restart a crashed run); None when terminal.
 
         A check-back on parked provider work is not a new attempt (``count_attempt=False``)."""
+        job = self.get(job_id)
+        attempt = " ADD attempts :one" if count_attempt else ""
+        one = {":one": 1} if count_attempt else {}
+        if job is not None and job["state"] == JobState.QUEUED.value:
+            now = now_iso()
+            pk, sk = job_key(job_id)
+            try:
+                self._table.transact(
+                    [
+                        TransactItem(
+                            kind="Update",
+                            key={"PK": pk, "SK": sk},
+                            update="SET #state = :running, started_at = if_not_exists(started_at, :now), "
+                            "GSI3SK = :updated" + attempt,
+                            condition="attribute_exists(PK) AND #state = :queued",
+                            names={"#state": "state"},
+                            values={
+                                ":now": now,
+                                ":updated": updated_key(job_id, now),
+                                ":running": JobState.RUNNING.value,
+                                ":queued": JobState.QUEUED.value,
+                            }
+                            | one,
+                        ),
+                        state_move(job, JobState.QUEUED, JobState.RUNNING),
+                    ]
+                )
+                return self.get(job_id)
+            except ConditionFailed:
+                pass  # another delivery started it first: carry on as a restart of a running job
         try:
             return self._table.update(
                 *job_key(job_id),
-                update="SET #state = :running, started_at = if_not_exists(started_at, :now) "
-                + ("ADD attempts :one" if count_attempt else ""),
-                condition=f"attribute_exists(PK) AND {_UNFINISHED}",
+                update="SET #state = :running" + attempt,
+                condition="attribute_exists(PK) AND #state = :running",
                 names={"#state": "state"},
-                values={":now": now_iso(), ":running": JobState.RUNNING.value, **_UNFINISHED_VALUES}
-                | ({":one": 1} if count_attempt else {}),
+                values={":running": JobState.RUNNING.value} | one,
             )
         except ConditionFailed:
             return None
@@ -254,15 +332,13 @@ class JobRepository:
     def finish(
         self, job_id: str, *, state: JobState, outputs: dict[str, Any] | None = None, error: str | None = None
     ) -> bool:
-        """running -> terminal, once. False when another delivery already finished it."""
-        write = finish_write(
-            job_id,
-            state=state,
-            outputs=outputs,
-            error={"code": "failed", "message": error} if error else None,
-        )
-        try:
-            self._table.transact([write])
-        except ConditionFailed:
+        """unfinished -> terminal, once. False when another delivery already finished it."""
+        job = self.get(job_id)
+        if job is None:
             return False
-        return True
+        reason = {"code": "failed", "message": error} if error else None
+        return finish_unfinished(
+            self._table,
+            job,
+            lambda source: finish_write(job, state=state, source=source, outputs=outputs, error=reason),
+        )

@@ -29,6 +29,7 @@ from likeness.jobs.models import (
     RESULT_EXPIRY_PARTITION,
     TERMINAL_STATES,
     JobState,
+    finish_unfinished,
     finish_write,
     job_key,
     job_prefix,
@@ -67,6 +68,7 @@ class JobSubmission:
     webhook: Mapping[str, Any] | None = None
     parent_job_id: str | None = None
     index_prefix: str = "JOB"  # GSI1 list the job appears in (the Jobs API lists "JOB")
+    list_filters: Sequence[str] = ()  # filter values its list keeps counters for
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,7 @@ class JobService:
             webhook=dict(submission.webhook) if submission.webhook else None,
             correlation_id=correlation_id,
             index_prefix=submission.index_prefix,
+            list_filters=submission.list_filters,
         )
         body = respond(job)
         writes: list[TransactItem] = put_job(job)
@@ -301,9 +304,7 @@ class JobService:
         """running -> succeeded with its result records (rows, or writes of their own), once.
         False when it was cancelled or swept."""
         writes = [
-            finish_write(
-                job["job_id"], state=JobState.SUCCEEDED, outputs=outputs, require_state=JobState.RUNNING
-            ),
+            *finish_write(job, state=JobState.SUCCEEDED, source=JobState.RUNNING, outputs=outputs),
             *[r if isinstance(r, TransactItem) else TransactItem(kind="Put", item=r) for r in records],
         ]
         try:
@@ -317,15 +318,14 @@ class JobService:
         self, job: Item, state: JobState, error: dict[str, str], extra: Sequence[TransactItem] = ()
     ) -> bool:
         cost = int(job.get("cost") or 0)
-        writes = [finish_write(job["job_id"], state=state, error=error, refunded=cost > 0)]
-        if cost > 0:
-            writes.append(refund_write(job["account_id"], cost))
-        writes.extend(extra)
-        try:
-            self._table.transact(writes)
-        except ConditionFailed:
-            return False
-        return True
+
+        def writes(source: JobState) -> list[TransactItem]:
+            moves = finish_write(job, state=state, source=source, error=error, refunded=cost > 0)
+            if cost > 0:
+                moves.append(refund_write(job["account_id"], cost))
+            return [*moves, *extra]
+
+        return finish_unfinished(self._table, job, writes)
 
     def sweep_expired(self, *, now: str | None = None) -> int:
         """Fail (and refund) every unfinished job past its deadline. Returns how many."""

@@ -17,6 +17,7 @@ from likeness.jobs.public import JobPresenter
 from likeness.jobs.service import InputBlob, JobService, JobSubmission
 from likeness.settings import Settings
 from likeness.wardrobe import catalog
+from likeness.wardrobe.generation_list import generation_list_filters, generation_page
 from likeness.wardrobe.ids import IdAllocator
 from likeness.wardrobe.models import (
     STATUS_WORDS,
@@ -271,6 +272,7 @@ class GenerationService:
                 input_blobs=blobs,
                 webhook=webhook,
                 index_prefix=GENERATION_INDEX_PREFIX,
+                list_filters=generation_list_filters(model_slug=entry.slug, batch_id=request.batch_id),
             ),
             respond=lambda job: self._view.generation(job).model_dump(mode="json"),
             status_code=200,
@@ -438,28 +440,18 @@ class GenerationService:
         if sort not in SORTS:
             raise Unprocessable(f"sort must be one of {', '.join(SORTS)}", code="invalid_sort")
         field, direction = sort.split(":")
-        # one query of the generation jobs themselves: states, inputs and results come with them
-        jobs = [
-            j
-            for j in self._store.generation_jobs(caller.account_id, newest_first=direction == "desc")
-            if (batch_id is None or j["inputs"].get("batch_id") == batch_id)
-            and (external_id is None or j["job_id"] == external_id)
-            and (
-                feature_name is None
-                or feature_name in (f"model:{j['inputs']['model_slug']}", j["inputs"]["model_slug"])
-            )
-        ]
-        if status is not None:
-            jobs = [j for j in jobs if STATUS_WORDS[JobState(j["state"])] == status]
-        if field == "updated_at":
-            jobs.sort(key=_updated_at, reverse=direction == "desc")
-        # only the page is shown: signing result URLs for every generation would dominate
-        chosen = page_of(jobs, page=page, items_per_page=items_per_page)
-        return Page[GenerationPublic](
-            current_page=chosen.current_page,
-            max_page=chosen.max_page,
-            total_count=chosen.total_count,
-            data=[self._view.generation(j) for j in chosen.data],
+        return generation_page(
+            self._table,
+            account_id=caller.account_id,
+            page=page,
+            items_per_page=items_per_page,
+            present=self._view.generation,
+            status=status,
+            feature_name=feature_name,
+            external_id=external_id,
+            batch_id=batch_id,
+            sort_field=field,
+            newest_first=direction == "desc",
         )
 
     def results(
