@@ -142,6 +142,7 @@ def test_a_failed_enqueue_rolls_the_upload_back(aws: dict[str, str], monkeypatch
     from likeness.wiring import account_service, blob_store, identity_service
 
     caller = _owner()
+    stored = blob_store().list_keys("identities/")
 
     def refuse(self: JobQueue, body: dict[str, Any], **kw: Any) -> str:
         raise ConnectionError("sqs is down")
@@ -151,7 +152,7 @@ def test_a_failed_enqueue_rolls_the_upload_back(aws: dict[str, str], monkeypatch
         identity_service().upload_identity(
             caller=caller, create=IdentityCreate(name="x"), data=face_bytes("obama.jpg")
         )
-    assert blob_store().list_keys("identities/") == []
+    assert blob_store().list_keys("identities/") == stored
     assert account_service().get_account(caller.account_id).identity_count == 0
     page = identity_service().list_identities(caller=caller, visibility=None, page=1, page_size=10)
     assert page.total_count == 0
