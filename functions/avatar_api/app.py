@@ -20,7 +20,7 @@ from likeness.http.app import create_app, provided
 from likeness.http.auth import CurrentCaller
 from likeness.jobs.idempotency import REPLAY_HEADER, validate_key
 from likeness.jobs.service import JobService, Submitted
-from likeness.observability import logger, metrics
+from likeness.observability import lambda_entrypoint, metrics
 from likeness.settings import get_settings
 from likeness.wiring import avatar_service, job_service
 
@@ -134,8 +134,7 @@ app = create_app(
 asgi_handler = Mangum(app, lifespan="off")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@lambda_entrypoint("AvatarApiFunction")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     return asgi_handler(event, context)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from mangum import Mangum
 
 from functions.character_api import character_routes, image_routes
 from likeness.http.app import create_app
-from likeness.observability import logger, metrics
+from likeness.observability import lambda_entrypoint, metrics
 
 app = create_app(
     title="Likeness characters",
@@ -22,8 +22,7 @@ app = create_app(
 asgi_handler = Mangum(app, lifespan="off")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@lambda_entrypoint("CharacterApiFunction")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     return asgi_handler(event, context)  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ from likeness.identities.models import (
 )
 from likeness.identities.service import IdentityService
 from likeness.jobs.idempotency import REPLAY_HEADER, validate_key
-from likeness.observability import logger, metrics
+from likeness.observability import lambda_entrypoint, metrics
 from likeness.settings import get_settings
 from likeness.wiring import draft_service, identity_service
 
@@ -177,8 +177,7 @@ app = create_app(
 asgi_handler = Mangum(app, lifespan="off")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@lambda_entrypoint("IdentityApiFunction")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entrypoint: Lambda context in every log line, metrics flushed as EMF per invocation."""
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)

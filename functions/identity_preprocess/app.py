@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from likeness.identities.preprocessing import Outcome, PreprocessRequest
-from likeness.observability import logger, metrics
+from likeness.observability import lambda_entrypoint, logger, metrics
 from likeness.wiring import identity_preprocessor
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -33,8 +33,7 @@ def record_handler(record: SQSRecord) -> None:
         logger.warning("identity preprocessing failed", identity_code=request.identity_code)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@lambda_entrypoint("IdentityPreprocessFunction")
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

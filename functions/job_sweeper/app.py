@@ -8,12 +8,11 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from likeness.observability import logger, metrics
+from likeness.observability import lambda_entrypoint, logger, metrics
 from likeness.wiring import job_service
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@lambda_entrypoint("JobSweeperFunction")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     jobs = job_service()
     swept = jobs.sweep_expired()

@@ -15,7 +15,7 @@ from mangum import Mangum
 
 from functions.media_api import file_routes, identity_routes
 from likeness.http.app import create_app
-from likeness.observability import logger, metrics
+from likeness.observability import lambda_entrypoint, metrics
 from likeness.settings import get_settings
 
 _settings = get_settings()
@@ -29,8 +29,7 @@ app = create_app(
 asgi_handler = Mangum(app, lifespan="off")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@lambda_entrypoint("MediaApiFunction")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     return asgi_handler(event, context)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from likeness.aws.clients import get_client
-from likeness.observability import logger, metrics
+from likeness.observability import lambda_entrypoint, logger, metrics
 from likeness.settings import get_settings
 from likeness.wiring import media_index_job
 
@@ -90,8 +90,7 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name="MediaIndexMessagesHandled", unit=MetricUnit.Count, value=1)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@lambda_entrypoint("MediaIndexerFunction")
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

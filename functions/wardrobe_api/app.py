@@ -11,7 +11,7 @@ from mangum import Mangum
 
 from functions.wardrobe_api import avatar_routes, clothing_routes, generation_routes
 from likeness.http.app import create_app
-from likeness.observability import logger, metrics
+from likeness.observability import lambda_entrypoint, metrics
 from likeness.settings import get_settings
 
 app = create_app(
@@ -23,8 +23,7 @@ app = create_app(
 asgi_handler = Mangum(app, lifespan="off")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@lambda_entrypoint("WardrobeApiFunction")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     return asgi_handler(event, context)  # type: ignore[arg-type]

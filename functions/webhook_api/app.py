@@ -14,7 +14,7 @@ from mangum import Mangum
 
 from likeness.http.app import create_app
 from likeness.http.auth import CurrentCaller
-from likeness.observability import logger, metrics
+from likeness.observability import lambda_entrypoint, metrics
 from likeness.webhooks.models import (
     DeliveryDetail,
     DeliveryPage,
@@ -140,8 +140,7 @@ app = create_app(title="Likeness webhooks", routers=[router], max_body_bytes=64 
 asgi_handler = Mangum(app, lifespan="off")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@lambda_entrypoint("WebhookApiFunction")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entrypoint: Lambda context in every log line, metrics flushed as EMF per invocation."""
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)

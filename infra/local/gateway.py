@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,16 @@ async def _send_json(send: Send, status: int, body: Any, headers: Iterable[tuple
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+def _invocation(function_logical_id: str, context: LocalLambdaContext) -> AbstractContextManager[Any]:
+    """What ``likeness.observability.lambda_entrypoint`` does around a Lambda invocation: log
+    lines written while the request is served name the function (the layer may be absent)."""
+    try:
+        from likeness.observability import invocation
+    except ImportError:
+        return nullcontext()
+    return invocation(function_logical_id, context)
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
@@ -218,8 +229,11 @@ class Gateway:
                 started = True
             await send(message)
 
+        function_scope = self._function_scope(scope, route, params)
         try:
-            await app(self._function_scope(scope, route, params), receive, tracking_send)
+            # the Lambda handler (not called here) would name the function in every log line
+            with _invocation(route.function_logical_id, function_scope["aws.context"]):
+                await app(function_scope, receive, tracking_send)
         except Exception:
             log.exception("unhandled error in %s (%s %s)", route.function_logical_id, method, path)
             if not started:  # as API Gateway does when the function fails

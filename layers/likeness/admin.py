@@ -152,11 +152,14 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return run(argv)
-    except LikenessError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
+    from likeness.observability import logs_to_stderr
+
+    with logs_to_stderr():  # stdout is the command's JSON, for scripts and jq
+        try:
+            return run(argv)
+        except LikenessError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

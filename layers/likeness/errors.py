@@ -12,6 +12,10 @@ from typing import Any, ClassVar
 class LikenessError(Exception):
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
+    # the same request may well succeed when sent again (a job's message is redelivered)
+    transient: ClassVar[bool] = False
+    # seconds a client should wait before retrying: sent as the Retry-After header
+    retry_after: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -65,6 +69,20 @@ class Conflict(LikenessError):
     code = "conflict"
 
 
+class WriteConflict(Conflict):
+    """Other requests kept changing the same records at the same moment, retries included."""
+
+    code = "write_conflict"
+    transient = True
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(
+            message or "other requests changed the same records at the same moment; nothing was changed",
+            fix=kwargs.pop("fix", "Send the request again."),
+            **kwargs,
+        )
+
+
 class PayloadTooLarge(LikenessError):
     status_code = 413
     code = "payload_too_large"
@@ -107,6 +125,22 @@ class ModelUnavailable(LikenessError):
 
     status_code = 503
     code = "model_unavailable"
+
+
+class ServiceBusy(LikenessError):
+    """The database is throttling requests; nothing was changed. Retry after ``retry_after``."""
+
+    status_code = 503
+    code = "service_busy"
+    transient = True
+    retry_after = 2
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(
+            message or "the service is busy and did not handle the request; nothing was changed",
+            fix=kwargs.pop("fix", f"Send the request again after {self.retry_after} seconds."),
+            **kwargs,
+        )
 
 
 class MediaUnreadable(Unprocessable):

@@ -14,6 +14,22 @@ from fastapi import FastAPI, Request
 app = FastAPI()
 
 
+@app.get("/{prefix}/logged-sync")
+def logged_sync(prefix: str) -> dict[str, str]:
+    from likeness.observability import logger
+
+    logger.info("logged in a worker thread", prefix=prefix)
+    return {"logged": prefix}
+
+
+@app.get("/{prefix}/logged-async")
+async def logged_async(prefix: str) -> dict[str, str]:
+    from likeness.observability import logger
+
+    logger.info("logged on the event loop", prefix=prefix)
+    return {"logged": prefix}
+
+
 @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 async def echo(path: str, request: Request) -> dict[str, Any]:
     event = request.scope.get("aws.event", {})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
+
 
 def test_batch_write_puts_and_deletes_more_than_one_request_holds(aws: dict[str, str]) -> None:
     from likeness.wiring import table
 
     t = table()
-    pk = "MEDIAFILE#acc_batch#file_1"
+    pk = f"MEDIAFILE#acc_{secrets.token_hex(4)}#file_1"
     t.batch_write(puts=[{"PK": pk, "SK": f"TRACE#{n:06d}", "trace_id": n} for n in range(60)])
     assert [item["trace_id"] for item in t.query(pk, sk_prefix="TRACE#")] == list(range(60))
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from likeness.accounts.models import Caller
-from likeness.errors import LikenessError
+from likeness.errors import LikenessError, ServiceBusy
 from likeness.identities.models import IdentityCreate
 from likeness.identities.preprocessing import IdentityPreprocessor, Outcome, PreprocessRequest
 from likeness.identities.service import identity_key
@@ -41,12 +41,13 @@ def _upload(caller: Caller, fixture: str = "obama.jpg") -> dict[str, Any]:
 class _FlakyPipeline:
     """The real pipeline, except that embedding fails the first ``failures`` times."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, crash: Exception | None = None) -> None:
         from likeness.faces.pipeline import get_default_pipeline
 
         self.real = get_default_pipeline()
         self.detector, self.embedder = self.real.detector, self.real.embedder
         self.failures = failures
+        self.crash = crash or ConnectionError("the model server went away")
 
     def analyze(self, data: bytes, **kw: Any) -> Any:
         return self.real.analyze(data, **kw)
@@ -57,7 +58,7 @@ class _FlakyPipeline:
     def embed(self, analysis: Any, face: Any) -> Any:
         if self.failures:
             self.failures -= 1
-            raise ConnectionError("the model server went away")
+            raise self.crash
         return self.real.embed(analysis, face)
 
 
@@ -73,14 +74,15 @@ def _preprocessor(pipeline: Any, max_attempts: int = 3) -> IdentityPreprocessor:
     )
 
 
-def test_a_transient_failure_is_retried_and_then_completes(aws: dict[str, str]) -> None:
+@pytest.mark.parametrize("crash", [ConnectionError("the model server went away"), ServiceBusy()])
+def test_a_transient_failure_is_retried_and_then_completes(aws: dict[str, str], crash: Exception) -> None:
     from likeness.jobs.models import JobRepository
     from likeness.wiring import table
 
     item = _upload(_owner())
     request = PreprocessRequest(job_id=item["job_id"], identity_code=item["identity_code"], attempt=1)
-    preprocessor = _preprocessor(_FlakyPipeline(failures=1))
-    with pytest.raises(ConnectionError):
+    preprocessor = _preprocessor(_FlakyPipeline(failures=1, crash=crash))
+    with pytest.raises(type(crash)):
         preprocessor.run(request)  # the consumer reports it; SQS redelivers
     assert table().get(*identity_key(item["identity_code"]))["preprocessing_status"] == "processing"
 
@@ -140,6 +142,7 @@ def test_a_failed_enqueue_rolls_the_upload_back(aws: dict[str, str], monkeypatch
     from likeness.wiring import account_service, blob_store, identity_service
 
     caller = _owner()
+    stored = blob_store().list_keys("identities/")
 
     def refuse(self: JobQueue, body: dict[str, Any], **kw: Any) -> str:
         raise ConnectionError("sqs is down")
@@ -149,7 +152,7 @@ def test_a_failed_enqueue_rolls_the_upload_back(aws: dict[str, str], monkeypatch
         identity_service().upload_identity(
             caller=caller, create=IdentityCreate(name="x"), data=face_bytes("obama.jpg")
         )
-    assert blob_store().list_keys("identities/") == []
+    assert blob_store().list_keys("identities/") == stored
     assert account_service().get_account(caller.account_id).identity_count == 0
     page = identity_service().list_identities(caller=caller, visibility=None, page=1, page_size=10)
     assert page.total_count == 0

@@ -259,3 +259,15 @@ def test_api_function_modules_import_no_heavy_library_at_load(raw: dict[str, Any
             [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
         )
         assert out.stdout.strip() == "", f"{logical_id} ({module}) imports {out.stdout.strip()} at load"
+
+
+def test_every_handler_names_its_own_function_in_its_log_lines() -> None:
+    """On AWS only the handler can tell its lines which function wrote them: each entrypoint
+    declares the logical id it is deployed as."""
+    import importlib
+
+    for logical_id, spec in Template.load().functions().items():
+        assert spec.entrypoint, logical_id
+        module, _, attribute = spec.entrypoint.rpartition(".")
+        handler = getattr(importlib.import_module(module), attribute)
+        assert getattr(handler, "function_logical_id", None) == logical_id, spec.entrypoint

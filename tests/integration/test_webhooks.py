@@ -7,6 +7,7 @@ envelopes, then the retries the dispatcher schedules) and hands them to ``dispat
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -122,8 +123,9 @@ def hooks(aws: dict[str, str]) -> Hooks:
         sqs=get_client("sqs"),
         queue_url=settings.webhook_queue_url,
         dlq_url=settings.webhook_dead_letter_queue_url,
-        alice=_caller("acc_alice"),
-        bob=_caller("acc_bob"),
+        # accounts of their own: the module's tests share one provisioned moto
+        alice=_caller(f"acc_alice_{secrets.token_hex(4)}"),
+        bob=_caller(f"acc_bob_{secrets.token_hex(4)}"),
     )
 
 

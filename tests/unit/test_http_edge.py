@@ -6,7 +6,7 @@ import pytest
 from fastapi import APIRouter, File, UploadFile
 from fastapi.testclient import TestClient
 
-from likeness.errors import Conflict, FaceRejected, NotFound, Unauthorized
+from likeness.errors import Conflict, FaceRejected, NotFound, ServiceBusy, Unauthorized, WriteConflict
 from likeness.http.app import create_app
 from likeness.http.auth import presented_key
 
@@ -26,6 +26,16 @@ def face() -> None:
 @router.get("/missing")
 def missing() -> None:
     raise NotFound("nothing here")
+
+
+@router.get("/collided")
+def collided() -> None:
+    raise WriteConflict()
+
+
+@router.get("/busy")
+def busy() -> None:
+    raise ServiceBusy()
 
 
 @router.get("/boom")
@@ -56,6 +66,17 @@ def test_typed_errors_map_to_status_and_shape(client: TestClient) -> None:
     assert resp.json()["detail"] == {"code": "face_rejected", "message": "2 faces found", "face_count": 2}
     missing = client.get("/missing")
     assert missing.status_code == 404 and missing.json()["detail"]["code"] == "not_found"
+
+
+def test_a_write_collision_is_409_and_throttling_503_with_retry_after(client: TestClient) -> None:
+    resp = client.get("/collided")
+    assert resp.status_code == 409
+    assert resp.json()["detail"]["code"] == "write_conflict" and resp.json()["detail"]["fix"]
+    assert "retry-after" not in resp.headers
+    resp = client.get("/busy")
+    assert resp.status_code == 503
+    assert resp.json()["detail"]["code"] == "service_busy"
+    assert int(resp.headers["retry-after"]) == ServiceBusy.retry_after
 
 
 def test_unexpected_errors_do_not_leak_internals(client: TestClient) -> None:

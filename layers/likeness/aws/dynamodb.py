@@ -1,17 +1,79 @@
 """DynamoDB single-table adapter over an injected low-level client.
 
 Items are plain dicts of Python values; (de)serialisation happens here and nowhere else.
+
+A write DynamoDB refuses falls in one of three kinds:
+
+* a condition did not hold (``ConditionalCheckFailed``): ``ConditionFailed``, for the caller
+  to turn into the domain's answer (name taken, not found, ...);
+* it collided with another write of the same items (``TransactionConflict``): sent again a
+  few times after a jittered pause, then ``WriteConflict`` (409: nothing was changed);
+* DynamoDB is throttling (botocore has already retried those calls):
+  ``ServiceBusy`` (503 with Retry-After).
 """
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from likeness.errors import ServiceBusy, WriteConflict
+
 Item = dict[str, Any]
+
+# error codes of a call, and cancellation reason codes of a transaction, that mean "not now"
+CONFLICT_CODES = frozenset({"TransactionConflictException", "TransactionConflict"})
+THROTTLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ThrottlingError",
+        "ProvisionedThroughputExceededException",
+        "ProvisionedThroughputExceeded",
+        "RequestLimitExceeded",
+    }
+)
+CONFLICT_RETRIES = 3  # sends after the first, for a write that collided with another
+RETRY_BASE_SECONDS = 0.05
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` (None for anything else)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = response.get("Error", {}).get("Code")
+    return str(code) if code else None
+
+
+def _cancellation_reasons(exc: BaseException) -> list[str | None]:
+    response = getattr(exc, "response", None) or {}
+    return [r.get("Code") for r in response.get("CancellationReasons", [])]
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """Why DynamoDB refused a write: "condition", "conflict", "throttled", or None (an error
+    that is not a refusal: a bad request, a missing table, ...). A cancelled transaction with
+    one failed condition is "condition", whatever its other items say: sent again, it fails
+    again."""
+    code = _error_code(exc)
+    if code == "ConditionalCheckFailedException":
+        return "condition"
+    if code in CONFLICT_CODES:
+        return "conflict"
+    if code != "TransactionCanceledException":
+        return None
+    reasons = _cancellation_reasons(exc)
+    if "ConditionalCheckFailed" in reasons:
+        return "condition"
+    if any(r in THROTTLE_CODES for r in reasons):
+        return "throttled"
+    if any(r in CONFLICT_CODES for r in reasons):
+        return "conflict"
+    return None
 
 
 def _serializer() -> Any:
@@ -106,8 +168,11 @@ class DynamoTable:
 
     # -- single items
     def get(self, pk: str, sk: str, *, consistent: bool = True) -> Item | None:
-        resp = self._client.get_item(
-            TableName=self.table_name, Key=self._dump({"PK": pk, "SK": sk}), ConsistentRead=consistent
+        resp = self._call(
+            self._client.get_item,
+            TableName=self.table_name,
+            Key=self._dump({"PK": pk, "SK": sk}),
+            ConsistentRead=consistent,
         )
         raw = resp.get("Item")
         return self._load(raw) if raw else None
@@ -122,7 +187,7 @@ class DynamoTable:
     ) -> None:
         kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": self._dump(item)}
         self._condition_kwargs(kwargs, condition, names, values)
-        self._conditional(self._client.put_item, **kwargs)
+        self._write(self._client.put_item, **kwargs)
 
     def update(
         self,
@@ -141,7 +206,7 @@ class DynamoTable:
             "ReturnValues": "ALL_NEW",
         }
         self._condition_kwargs(kwargs, condition, names, values)
-        resp = self._conditional(self._client.update_item, **kwargs)
+        resp = self._write(self._client.update_item, **kwargs)
         return self._load(resp.get("Attributes", {}))
 
     def delete(
@@ -155,7 +220,7 @@ class DynamoTable:
     ) -> None:
         kwargs: dict[str, Any] = {"TableName": self.table_name, "Key": self._dump({"PK": pk, "SK": sk})}
         self._condition_kwargs(kwargs, condition, names, values)
-        self._conditional(self._client.delete_item, **kwargs)
+        self._write(self._client.delete_item, **kwargs)
 
     # -- collections
     def query(self, pk: str, **options: Any) -> list[Item]:
@@ -181,7 +246,7 @@ class DynamoTable:
             if limit is not None:
                 # never ask for more than is still wanted: a page reads only the page
                 kwargs["Limit"] = max(limit - seen, 1) if where is None else max(limit - seen, 25)
-            resp = self._client.query(**kwargs)
+            resp = self._call(self._client.query, **kwargs)
             for raw in resp.get("Items", []):
                 yield self._load(raw)
                 seen += 1
@@ -220,7 +285,7 @@ class DynamoTable:
         while len(out) < limit:
             wanted = limit - len(out)
             kwargs["Limit"] = wanted if where is None else max(wanted, 25)
-            resp = self._client.query(**kwargs)
+            resp = self._call(self._client.query, **kwargs)
             out.extend(self._load(raw) for raw in resp.get("Items", [])[:wanted])
             last = resp.get("LastEvaluatedKey")
             if not last:
@@ -238,7 +303,7 @@ class DynamoTable:
         kwargs["Select"] = "COUNT"
         total = 0
         while True:
-            resp = self._client.query(**kwargs)
+            resp = self._call(self._client.query, **kwargs)
             total += int(resp.get("Count", 0))
             last = resp.get("LastEvaluatedKey")
             if not last:
@@ -266,7 +331,7 @@ class DynamoTable:
         left = offset
         while left > 0:
             kwargs["Limit"] = left
-            resp = self._client.query(**kwargs)
+            resp = self._call(self._client.query, **kwargs)
             left -= int(resp.get("Count", 0))
             last = resp.get("LastEvaluatedKey")
             if not last:
@@ -327,7 +392,7 @@ class DynamoTable:
                 }
             }
             while request:
-                resp = self._client.batch_get_item(RequestItems=request)
+                resp = self._call(self._client.batch_get_item, RequestItems=request)
                 out.extend(self._load(raw) for raw in resp.get("Responses", {}).get(self.table_name, []))
                 request = resp.get("UnprocessedKeys") or {}
         return out
@@ -339,16 +404,19 @@ class DynamoTable:
         for start in range(0, len(requests), 25):
             pending: dict[str, Any] = {self.table_name: requests[start : start + 25]}
             for attempt in range(8):
-                resp = self._client.batch_write_item(RequestItems=pending)
+                resp = self._call(self._client.batch_write_item, RequestItems=pending)
                 pending = resp.get("UnprocessedItems") or {}
                 if not pending:
                     break
                 time.sleep(min(1.0, 0.05 * 2**attempt))  # throttled: back off before resending
             else:
-                raise RuntimeError(f"DynamoDB left {len(pending[self.table_name])} writes unprocessed")
+                raise ServiceBusy(
+                    f"the database is busy: {len(pending[self.table_name])} writes were left unprocessed"
+                )
 
     def transact(self, items: Sequence[TransactItem]) -> None:
-        """All writes or none. Raises ConditionFailed with one reason code per item."""
+        """All writes or none. Raises ConditionFailed with one reason code per item when a
+        condition did not hold; a transaction that collided with other writes is sent again."""
         ops = []
         for t in items:
             op: dict[str, Any] = {"TableName": self.table_name}
@@ -362,11 +430,7 @@ class DynamoTable:
                 op["UpdateExpression"] = t.update
             self._condition_kwargs(op, t.condition, t.names, t.values)
             ops.append({t.kind: op})
-        try:
-            self._client.transact_write_items(TransactItems=ops)
-        except self._client.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            raise ConditionFailed(reasons) from exc
+        self._write(self._client.transact_write_items, TransactItems=ops)
 
     # -- helpers
     def _condition_kwargs(
@@ -383,8 +447,33 @@ class DynamoTable:
         if values:
             kwargs["ExpressionAttributeValues"] = self._values(values)
 
-    def _conditional(self, call: Any, **kwargs: Any) -> Any:
+    def _call(self, call: Callable[..., Any], **kwargs: Any) -> Any:
+        """One request; throttling that outlasted botocore's own retries is ``ServiceBusy``."""
         try:
             return call(**kwargs)
-        except self._client.exceptions.ConditionalCheckFailedException as exc:
-            raise ConditionFailed() from exc
+        except Exception as exc:
+            if _error_code(exc) in THROTTLE_CODES:
+                raise ServiceBusy() from exc
+            raise
+
+    def _write(self, call: Callable[..., Any], **kwargs: Any) -> Any:
+        """A write (single or transaction): failed conditions are ``ConditionFailed``; a write
+        that collided with another (or a transaction cancelled by throttling, which botocore
+        does not retry) is sent again after a jittered pause, up to ``CONFLICT_RETRIES`` times."""
+        attempt = 0
+        while True:
+            try:
+                return self._call(call, **kwargs)
+            except ServiceBusy:
+                raise
+            except Exception as exc:
+                refusal = _refusal(exc)
+                if refusal is None:
+                    raise
+                if refusal == "condition":
+                    raise ConditionFailed(_cancellation_reasons(exc)) from exc
+                if attempt == CONFLICT_RETRIES:
+                    raise (ServiceBusy() if refusal == "throttled" else WriteConflict()) from exc
+            # full jitter: racing writers spread out instead of colliding again in step
+            time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2**attempt))
+            attempt += 1

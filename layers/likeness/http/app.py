@@ -121,7 +121,8 @@ def create_app(*, title: str, routers: Sequence[APIRouter], max_body_bytes: int)
     async def _likeness_error(request: Request, exc: LikenessError) -> JSONResponse:
         if exc.status_code >= 500:
             logger.error("request failed", code=exc.error_code, error=exc.message)
-        return JSONResponse(status_code=exc.status_code, content={"detail": exc.to_detail()})
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.to_detail()}, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -73,6 +73,8 @@ class IdentityPreprocessor:
         try:
             outputs = self._process(started)
         except LikenessError as exc:
+            if exc.transient and request.attempt < self._max_attempts:
+                raise  # a write collision or throttling: the message comes back for another try
             # the photo itself is the problem: retrying cannot help
             self._fail(started, request, f"{exc.message}", elapsed=time.perf_counter() - t0)
             return Outcome.FAILED

@@ -151,6 +151,8 @@ class JobRunner:
             self._fail(running, code=exc.code, message=exc.reason)
             return Outcome.FAILED
         except LikenessError as exc:
+            if exc.transient and attempt < self._max_attempts:
+                raise  # a write collision or throttling: the message comes back for another try
             self._fail(running, code=exc.error_code, message=exc.message)
             return Outcome.FAILED
         except Exception as exc:
