@@ -36,7 +36,7 @@ from likeness.characters.models import (
     envelope,
 )
 from likeness.characters.readiness import ReadinessService
-from likeness.characters.service import CharacterService, to_public, version_public
+from likeness.characters.service import LIST_LIMIT, CharacterService, to_public, version_public
 from likeness.characters.sessions import SessionService, event_public, session_public
 from likeness.http.app import provided
 from likeness.http.auth import CurrentCaller
@@ -74,11 +74,18 @@ def create_character(
 
 
 @router.get("/v1/characters")
-def list_characters(caller: CurrentCaller, characters: Characters) -> Envelope[CharacterList]:
-    listed = characters.list_characters(caller=caller)
+def list_characters(
+    caller: CurrentCaller,
+    characters: Characters,
+    limit: Annotated[int, Query(ge=1, le=100)] = LIST_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Envelope[CharacterList]:
+    listed, next_cursor = characters.list_characters(caller=caller, limit=limit, cursor=cursor)
+    actions = [("POST /v1/characters", "Create a character")]
+    if next_cursor:
+        actions.insert(0, (f"GET /v1/characters?limit={limit}&cursor={next_cursor}", "The next page"))
     return envelope(
-        CharacterList(characters=[to_public(c, v) for c, v in listed]),
-        [("POST /v1/characters", "Create a character")],
+        CharacterList(characters=[to_public(c, v) for c, v in listed], next_cursor=next_cursor), actions
     )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from likeness.characters.probes import ProbeService
+from likeness.characters.probes import LIST_LIMIT, ProbeService
 from likeness.http.app import provided
 from likeness.http.auth import CurrentCaller
 from likeness.wiring import probe_service
@@ -55,7 +55,7 @@ async def run_probe(slug: str, body: ProbeRequest, caller: CurrentCaller, probes
 
 @router.get("/image-probe")
 def list_probes(
-    slug: str, caller: CurrentCaller, probes: Probes, limit: Annotated[int, Query(ge=1, le=100)] = 20
+    slug: str, caller: CurrentCaller, probes: Probes, limit: Annotated[int, Query(ge=1, le=100)] = LIST_LIMIT
 ) -> dict[str, Any]:
     return probes.list_probes(caller=caller, slug=slug, limit=limit)
 
@@ -87,5 +87,7 @@ async def generate_inventory(
 
 
 @router.get("/inventory/generations")
-def inventory_generations(slug: str, caller: CurrentCaller, probes: Probes) -> dict[str, Any]:
-    return probes.inventory_generations(caller=caller, slug=slug)
+def inventory_generations(
+    slug: str, caller: CurrentCaller, probes: Probes, limit: Annotated[int, Query(ge=1, le=100)] = LIST_LIMIT
+) -> dict[str, Any]:
+    return probes.inventory_generations(caller=caller, slug=slug, limit=limit)

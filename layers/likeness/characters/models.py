@@ -196,6 +196,8 @@ class CharacterVersionPublic(BaseModel):
 
 class CharacterList(BaseModel):
     characters: list[CharacterPublic]
+    # pass it back as ``cursor`` for the next page; null on the last page
+    next_cursor: str | None = None
 
 
 class CharacterVersions(BaseModel):

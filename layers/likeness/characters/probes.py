@@ -12,12 +12,14 @@ The job itself (``character_image``) runs in ``likeness.characters.probe_job``.
 from __future__ import annotations
 
 import base64
+import heapq
+import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from likeness.accounts.models import Caller, Scope
 from likeness.accounts.service import AccountService
-from likeness.aws.dynamodb import DynamoTable, Item
+from likeness.aws.dynamodb import DynamoTable, Filter, Item
 from likeness.aws.s3 import BlobStore
 from likeness.engines.base import Operation
 from likeness.engines.selection import require_engine
@@ -34,6 +36,11 @@ if TYPE_CHECKING:
 
 CHARACTER_IMAGE_JOB_TYPE = "character_image"
 PROBE_INDEX_PREFIX = "CPROBE"
+# the two lists of a character's jobs, each its own range of the account's job index (GSI1)
+PROBES = "probe"
+INVENTORY = "inventory"
+# a list's page unless ``limit`` says otherwise (1-100)
+LIST_LIMIT = 20
 SCHEMA_VERSION = "v0"
 
 PROBE_TYPES: dict[str, str] = {
@@ -262,8 +269,8 @@ class ProbeService:
         job = self._job(caller, slug, probe_id)
         return envelope(self._reports.report(job))
 
-    def list_probes(self, *, caller: Caller, slug: str, limit: int = 20) -> dict[str, Any]:
-        jobs = [j for j in self._character_jobs(caller, slug) if j["inputs"].get("probe_type")][:limit]
+    def list_probes(self, *, caller: Caller, slug: str, limit: int = LIST_LIMIT) -> dict[str, Any]:
+        jobs = self._listed(caller, slug, PROBES, limit)
         return envelope({"probe_types": list(PROBE_TYPES), "probes": [self._reports.report(j) for j in jobs]})
 
     # ------------------------------------------------------------------ inventory
@@ -333,8 +340,8 @@ class ProbeService:
             ],
         )
 
-    def inventory_generations(self, *, caller: Caller, slug: str) -> dict[str, Any]:
-        jobs = [j for j in self._character_jobs(caller, slug) if j["inputs"].get("category")]
+    def inventory_generations(self, *, caller: Caller, slug: str, limit: int = LIST_LIMIT) -> dict[str, Any]:
+        jobs = self._listed(caller, slug, INVENTORY, limit)
         return envelope(
             {
                 "categories": sorted(INVENTORY_CATEGORIES),
@@ -392,7 +399,7 @@ class ProbeService:
                     inputs=inputs,
                     cost=self._settings.character_image_credits,
                     engine=engine,
-                    index_prefix=f"{PROBE_INDEX_PREFIX}#{slug}",
+                    index_prefix=f"{PROBE_INDEX_PREFIX}#{slug}#{PROBES if probe_type else INVENTORY}",
                 ),
                 respond=lambda job: {"job_id": job["job_id"], "state": job["state"]},
             )
@@ -406,7 +413,14 @@ class ProbeService:
 
     def _last_image(self, caller: Caller, slug: str, session_id: str) -> dict[str, Any] | None:
         """The session's latest generated image: what continuity probes follow."""
-        for job in self._character_jobs(caller, slug):
+        pk = f"ACCOUNT#{caller.account_id}"
+        ranges = [
+            self._table.iter_query(pk, sk_prefix=_range(slug, kind), index="GSI1", forward=False)
+            for kind in (PROBES, INVENTORY)
+        ]
+        newest = heapq.merge(*ranges, key=lambda j: (j["created_at"], j["job_id"]), reverse=True)
+        older = self._table.iter_query(pk, sk_prefix=_legacy_range(slug), index="GSI1", forward=False)
+        for job in itertools.chain(newest, older):
             results = (job.get("outputs") or {}).get("results") or []
             if job["inputs"]["session_id"] != session_id or job["state"] != JobState.SUCCEEDED.value:
                 continue
@@ -416,17 +430,25 @@ class ProbeService:
                 return {"probe_id": job["job_id"], "key": results[0]["key"]}
         return None
 
-    def _character_jobs(self, caller: Caller, slug: str) -> list[Item]:
+    def _listed(self, caller: Caller, slug: str, kind: str, limit: int) -> list[Item]:
+        """The character's newest ``limit`` probes or inventory generations; only those are read:
+        the kind's own range of the account's job index, then, while the page is short, the range
+        both kinds shared before they had their own (all older), filtered to the kind."""
         self._jobs.require(caller, Scope.IDENTITIES_READ)
         self._characters.require_active(caller=caller, slug=slug)
-        return list(
-            self._table.iter_query(
-                f"ACCOUNT#{caller.account_id}",
-                sk_prefix=f"{PROBE_INDEX_PREFIX}#{slug}#",
+        pk = f"ACCOUNT#{caller.account_id}"
+        jobs = self._table.query(pk, sk_prefix=_range(slug, kind), index="GSI1", forward=False, limit=limit)
+        if len(jobs) < limit:
+            marker = "probe_type" if kind == PROBES else "category"
+            jobs += self._table.query(
+                pk,
+                sk_prefix=_legacy_range(slug),
                 index="GSI1",
                 forward=False,
+                limit=limit - len(jobs),
+                where=Filter("attribute_exists(#inputs.#kind)", {"#inputs": "inputs", "#kind": marker}),
             )
-        )
+        return jobs
 
     def _job(self, caller: Caller, slug: str, probe_id: str) -> Item:
         self._jobs.require(caller, Scope.IDENTITIES_READ)
@@ -439,6 +461,18 @@ class ProbeService:
         ):
             raise NotFound(f"probe {probe_id} not found", code="probe_not_found")
         return job
+
+
+def _range(slug: str, kind: str) -> str:
+    """Where a character's probes (or inventory generations) sort in the account's job index:
+    ``CPROBE#<slug>#<kind>#<created_at>#<job_id>``."""
+    return f"{PROBE_INDEX_PREFIX}#{slug}#{kind}#"
+
+
+def _legacy_range(slug: str) -> str:
+    """Jobs from before the two kinds had ranges: ``CPROBE#<slug>#<created_at>#<job_id>``, the
+    time being an ISO year 2xxx (the kinds' ranges start with a letter)."""
+    return f"{PROBE_INDEX_PREFIX}#{slug}#2"
 
 
 def _b64(value: Any) -> str | None:

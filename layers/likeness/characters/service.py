@@ -13,6 +13,8 @@ versions stay readable.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 
 from likeness.accounts.models import Caller, Scope
@@ -25,10 +27,12 @@ from likeness.characters.models import (
     CharacterVersionPublic,
 )
 from likeness.clock import now_iso
-from likeness.errors import Conflict, Forbidden, NotFound
+from likeness.errors import BadRequest, Conflict, Forbidden, NotFound
 
 # optimistic retries when two PATCHes race for the next version number
 _PATCH_ATTEMPTS = 5
+# GET /v1/characters: a page of this many unless ``limit`` says otherwise (1-100)
+LIST_LIMIT = 50
 
 
 def character_pk(account_id: str, slug: str) -> str:
@@ -41,6 +45,23 @@ def character_key(account_id: str, slug: str) -> tuple[str, str]:
 
 def version_sk(number: int) -> str:
     return f"VERSION#{number:06d}"
+
+
+def _encode_cursor(offset: int) -> str:
+    """The next page's cursor: opaque to the client (where the page starts in the slug order)."""
+    return base64.urlsafe_b64encode(f"characters:{offset}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        kind, _, offset = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
+        if kind != "characters" or not offset.isdigit():
+            raise ValueError(cursor)
+        return int(offset)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(
+            "the cursor is not valid", code="invalid_cursor", fix="Pass next_cursor from the previous page."
+        ) from exc
 
 
 def require_scope(caller: Caller, scope: Scope) -> None:
@@ -250,18 +271,32 @@ class CharacterService:
             raise character_not_found(slug)
         return character, version
 
-    def list_characters(self, *, caller: Caller) -> list[tuple[Item, Item]]:
+    def list_characters(
+        self, *, caller: Caller, limit: int = LIST_LIMIT, cursor: str | None = None
+    ) -> tuple[list[tuple[Item, Item]], str | None]:
+        """A page of the caller's characters by slug, with each one's active version, and the
+        cursor of the next page (None after the last). Only the page is read, and its versions."""
         require_scope(caller, Scope.IDENTITIES_READ)
-        characters = self._table.query(f"ACCOUNT#{caller.account_id}", sk_prefix="CHARACTER#", index="GSI1")
+        offset = _decode_cursor(cursor) if cursor else 0
+        characters = self._table.query_page(
+            f"ACCOUNT#{caller.account_id}",
+            sk_prefix="CHARACTER#",
+            index="GSI1",
+            offset=offset,
+            limit=limit + 1,
+        )
+        more = len(characters) > limit
+        characters = characters[:limit]
         versions = {
             (v["PK"], v["SK"]): v
             for v in self._table.batch_get([(c["PK"], version_sk(int(c["version"]))) for c in characters])
         }
-        return [
+        listed = [
             (c, versions[(c["PK"], version_sk(int(c["version"])))])
             for c in characters
             if (c["PK"], version_sk(int(c["version"]))) in versions
         ]
+        return listed, _encode_cursor(offset + limit) if more else None
 
     def versions(self, *, caller: Caller, slug: str) -> tuple[Item, list[Item]]:
         require_scope(caller, Scope.IDENTITIES_READ)

@@ -18,6 +18,7 @@ from likeness.aws.dynamodb import ConditionFailed, Item
 from likeness.aws.eventbridge import EventPublisher
 from likeness.aws.sqs import JobQueue
 from likeness.clock import now_iso
+from likeness.counters import read_count
 from likeness.errors import (
     BadRequest,
     LikenessError,
@@ -28,6 +29,7 @@ from likeness.errors import (
 )
 from likeness.inline_images import sniff_format
 from likeness.media.face_ids import face_id_for
+from likeness.media.listing import FILES_COUNTER
 from likeness.media.models import (
     FaceDetection,
     FileChunk,
@@ -44,6 +46,7 @@ from likeness.media.models import (
     parse_hints,
 )
 from likeness.media.records import (
+    file_not_found,
     file_public,
     frame_time,
     identity_names,
@@ -400,16 +403,16 @@ class FileService:
 
     # ------------------------------------------------------------------ reads
     def list_files(self, *, caller: Caller, page: int, page_size: int) -> FileList:
+        """Newest first: the page from the account's file list, the count from its counter."""
         require_scope(caller, Scope.IDENTITIES_READ)
-        items = sorted(
-            self._store.list_files(caller.account_id),
-            key=lambda f: (f["created_at"], f["file_uuid"]),
-            reverse=True,
-        )
-        shown = items[(page - 1) * page_size : page * page_size]
-        names = identity_names(self._store, caller.account_id, shown)
+        account_id = caller.account_id
+        shown = self._store.file_page(account_id, offset=(page - 1) * page_size, limit=page_size)
+        names = identity_names(self._store, account_id, shown)
         return FileList(
-            count=len(items), page=page, page_size=page_size, files=[file_public(f, names) for f in shown]
+            count=read_count(self._store.table, account_id, FILES_COUNTER),
+            page=page,
+            page_size=page_size,
+            files=[file_public(f, names) for f in shown],
         )
 
     def get_file(self, *, caller: Caller, file_uuid: str) -> FilePublic:
@@ -529,7 +532,10 @@ class FileService:
         involved = [t["identity_uuid"] for t in traces if t.get("identity_uuid")]
         involved += list(item.get("auto_identity_uuids") or [])
         # the record first: a job still running finds no file and stores nothing
-        self._store.delete_file_item(account_id, file_uuid)
+        try:
+            self._store.delete_file_item(account_id, file_uuid)
+        except ConditionFailed as exc:
+            raise file_not_found(file_uuid) from exc
         self._store.delete_traces(account_id, file_uuid, traces)
         self._store.blobs.delete_prefix(file_prefix(account_id, file_uuid))
         removed = remove_orphan_autos(

@@ -28,7 +28,9 @@ from likeness.errors import (
     UnsupportedMediaType,
 )
 from likeness.inline_images import sniff_format
+from likeness.media.audit import add_audit, audit_page, audit_total
 from likeness.media.face_ids import face_id_for, face_trace
+from likeness.media.listing import identity_filter, identity_total, page_of
 from likeness.media.models import (
     Assignment,
     AuditEntry,
@@ -106,10 +108,6 @@ def _face_conflict(identity_uuid: str, face_id: str) -> Conflict:
     )
 
 
-def _paged(items: Sequence[Any], page: int, page_size: int) -> list[Any]:
-    return list(items[(page - 1) * page_size : page * page_size])
-
-
 class MediaIdentityService:
     def __init__(
         self,
@@ -155,33 +153,29 @@ class MediaIdentityService:
         source: IdentitySource | None = None,
         status: IdentityStatus | None = None,
     ) -> IdentityList:
+        """By name; the page from the account's identity list, the count from its counters."""
         require_scope(caller, Scope.IDENTITIES_READ)
-        items = [
-            i
-            for i in self._sorted(self._store.list_identities(caller.account_id))
-            if (source is None or i["source"] == source.value)
-            and (status is None or i["status"] == status.value)
-        ]
+        account_id = caller.account_id
+        offset, where = (page - 1) * page_size, identity_filter(source, status)
+        items = self._store.identity_page(account_id, offset=offset, limit=page_size, where=where)
         return IdentityList(
-            count=len(items),
+            count=identity_total(self._store.table, account_id, source, status),
             page=page,
             page_size=page_size,
-            identities=[identity_public(i) for i in _paged(items, page, page_size)],
+            identities=[identity_public(i) for i in items],
         )
 
     def search(self, *, caller: Caller, query: str, page: int, page_size: int) -> IdentitySearch:
         """The spec's ILIKE search of the name (likeness.media.name_search: % and _ are wildcards)."""
         require_scope(caller, Scope.IDENTITIES_READ)
         matches = name_matcher(query)
-        hits = [
-            i
-            for i in self._sorted(self._store.list_identities(caller.account_id))
-            if matches(i.get("name_key") or name_key(i["name"]))
-        ]
-        shown = _paged(hits, page, page_size)
+        # free text has no counter and no index: the count needs every name matched, so this reads
+        # the account's identity list once, in name order, and keeps only the page's matches
+        hits = (i for i in self._store.identities_by_name(caller.account_id) if matches(i["name_key"]))
+        count, shown = page_of(hits, page, page_size)
         return IdentitySearch(
             query=query,
-            count=len(hits),
+            count=count,
             page=page,
             page_size=page_size,
             identities=[
@@ -753,9 +747,11 @@ class MediaIdentityService:
                 require_identity(self._store, account_id, identity_uuid)
             else:
                 identity_uuid = self._body_uuid(identity_uuid, "identity_uuid")
-        items = self._store.list_audit(account_id, identity_uuid=identity_uuid)
+        items = audit_page(
+            self._store, account_id, identity_uuid, offset=(page - 1) * page_size, limit=page_size
+        )
         return AuditList(
-            count=len(items),
+            count=audit_total(self._store, account_id, identity_uuid),
             page=page,
             page_size=page_size,
             entries=[
@@ -768,15 +764,11 @@ class MediaIdentityService:
                     key_id=i.get("key_id"),
                     created_at=i["created_at"],
                 )
-                for i in _paged(items, page, page_size)
+                for i in items
             ],
         )
 
     # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _sorted(items: list[Item]) -> list[Item]:
-        return sorted(items, key=lambda i: (i.get("name_key") or name_key(i["name"]), i["identity_uuid"]))
-
     @staticmethod
     def _body_uuid(value: str, field: str) -> str:
         try:
@@ -811,8 +803,13 @@ class MediaIdentityService:
                 self._store.update_identity(item["account_id"], item, {"user_edited": True})
 
     def _audit(self, caller: Caller, action: str, uuids: Sequence[str], details: dict[str, Any]) -> None:
-        self._store.add_audit(
-            caller.account_id, action=action, identity_uuids=uuids, details=details, key_id=caller.key_id
+        add_audit(
+            self._store,
+            caller.account_id,
+            action=action,
+            identity_uuids=uuids,
+            details=details,
+            key_id=caller.key_id,
         )
 
     def _drop_enrolled(

@@ -12,6 +12,7 @@ from likeness.accounts.models import Caller, Scope
 from likeness.aws.dynamodb import ConditionFailed, Item
 from likeness.clock import now_iso
 from likeness.errors import Conflict, Forbidden, NotFound, Unprocessable
+from likeness.media.audit import add_audit
 from likeness.media.models import (
     UUID_HEX,
     Appearance,
@@ -299,7 +300,8 @@ def remove_orphan_autos(
         except ConditionFailed:
             continue
         delete_identity_objects(store, account_id, uuid)
-        store.add_audit(
+        add_audit(
+            store,
             account_id,
             action="delete",
             identity_uuids=[uuid],

@@ -2,13 +2,16 @@
 
 DynamoDB (the single table; PK / SK):
   MEDIA#<account> / FILE#<file_uuid>            a file: status, run_id, media info, counts, and
-                                                ``identity_counts`` ({uuid: faces}) kept current
-  MEDIA#<account> / IDENTITY#<uuid>             an identity (spec fields; metadata as JSON text)
+                                                ``identity_counts`` ({uuid: faces}) kept current;
+                                                GSI1: MEDIAFILES#<account> / <created_at>#<file_uuid>
+  MEDIA#<account> / IDENTITY#<uuid>             an identity (spec fields; metadata as JSON text);
+                                                GSI1: MEDIAIDENTITIES#<account> / <name key><NUL><uuid>
   MEDIA#<account> / IDNAME#<casefolded name>    the name lock: names are unique per account,
                                                 case-insensitively (identity.json upload matches by it)
   MEDIA#<account> / ENROLL#<uuid>               the faces an identity is matched by: its profile
                                                 image's embedding and bound / merged / cluster faces
   MEDIA#<account> / COUNTER#unknown             numbers the "Unknown N" auto identities
+  MEDIA#<account> / COUNTER#audit#<uuid>        how many audit entries name this identity
   MEDIAFILE#<account>#<file_uuid> / TRACE#<000012>
                                                 one trace of one file: frames, counts, embedding,
                                                 assignment; when assigned also
@@ -17,6 +20,8 @@ DynamoDB (the single table; PK / SK):
                                                 identity it names under MEDIAAUDIT#<account>#<uuid>
 
 An identity is scoped by its account's partition: another account's uuid is simply not found.
+The lists read their page from the GSI1 indexes and their totals from counters moved in the
+same transaction as the writes (likeness.media.listing names them).
 
 S3 (the media bucket):
   media/<account>/<file_uuid>/source<ext>       the uploaded file
@@ -32,13 +37,22 @@ from __future__ import annotations
 import json
 import secrets
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactItem
+from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Filter, Item, TransactItem
 from likeness.aws.s3 import BlobStore
 from likeness.clock import now_iso
+from likeness.counters import count_change
+from likeness.media.listing import (
+    FILES_COUNTER,
+    file_list_keys,
+    file_list_pk,
+    identity_count_changes,
+    identity_list_keys,
+    identity_list_pk,
+)
 
 FILE_TYPE = "media_file"
 IDENTITY_TYPE = "media_identity"
@@ -225,13 +239,22 @@ class MediaStore:
 
     # ------------------------------------------------------------------ files
     def put_file(self, item: Item) -> None:
-        self.table.put(item, condition="attribute_not_exists(PK)")
+        """The file, in the account's file list (newest first) and its count."""
+        listed = {**item, **file_list_keys(item["account_id"], item["created_at"], item["file_uuid"])}
+        self.table.transact(
+            [
+                TransactItem(kind="Put", item=listed, condition="attribute_not_exists(PK)"),
+                count_change(item["account_id"], {FILES_COUNTER: 1}),
+            ]
+        )
 
     def get_file(self, account_id: str, file_uuid: str) -> Item | None:
         return self.table.get(account_pk(account_id), file_sk(file_uuid))
 
-    def list_files(self, account_id: str) -> list[Item]:
-        return self.table.query(account_pk(account_id), sk_prefix="FILE#")
+    def file_page(self, account_id: str, *, offset: int, limit: int) -> list[Item]:
+        """Newest first (created_at, then file_uuid): only the page is read."""
+        pk = file_list_pk(account_id)
+        return self.table.query_page(pk, index="GSI1", forward=False, offset=offset, limit=limit)
 
     def update_file(
         self,
@@ -258,7 +281,14 @@ class MediaStore:
         )
 
     def delete_file_item(self, account_id: str, file_uuid: str) -> None:
-        self.table.delete(account_pk(account_id), file_sk(file_uuid))
+        """ConditionFailed when it is gone already (counted out once)."""
+        key = {"PK": account_pk(account_id), "SK": file_sk(file_uuid)}
+        self.table.transact(
+            [
+                TransactItem(kind="Delete", key=key, condition="attribute_exists(PK)"),
+                count_change(account_id, {FILES_COUNTER: -1}),
+            ]
+        )
 
     # ------------------------------------------------------------------ identities
     def get_identity(self, account_id: str, identity_uuid: str) -> Item | None:
@@ -270,18 +300,28 @@ class MediaStore:
         return {i["identity_uuid"]: i for i in items}
 
     def list_identities(self, account_id: str) -> list[Item]:
+        """Every identity of the account, for the index job's matching (never a request's list)."""
         return self.table.query(account_pk(account_id), sk_prefix="IDENTITY#")
+
+    def identity_page(self, account_id: str, *, offset: int, limit: int, where: Filter | None) -> list[Item]:
+        """By name: only the page is read (``where`` filters it)."""
+        pk = identity_list_pk(account_id)
+        return self.table.query_page(pk, index="GSI1", offset=offset, limit=limit, where=where)
+
+    def identities_by_name(self, account_id: str) -> Iterator[Item]:
+        return self.table.iter_query(identity_list_pk(account_id), index="GSI1")
 
     def identity_by_name(self, account_id: str, name: str) -> Item | None:
         lock = self.table.get(account_pk(account_id), name_sk(name))
         return self.get_identity(account_id, lock["identity_uuid"]) if lock else None
 
     def create_identity(self, item: Item, *, enrollment: Enrollment | None = None) -> None:
-        """The identity, its name lock (and enrollment) at once. ConditionFailed with
-        ``reasons`` [identity, name]: which one exists already."""
-        pk = item["PK"]
+        """The identity (in its list, counted), its name lock (and enrollment) at once.
+        ConditionFailed with ``reasons`` [identity, name]: which one exists already."""
+        pk, account_id = item["PK"], item["account_id"]
+        listed = {**item, **identity_list_keys(account_id, item["name_key"], item["identity_uuid"])}
         writes = [
-            TransactItem(kind="Put", item=item, condition="attribute_not_exists(PK)"),
+            TransactItem(kind="Put", item=listed, condition="attribute_not_exists(PK)"),
             TransactItem(
                 kind="Put",
                 item={"PK": pk, "SK": name_sk(item["name"]), "identity_uuid": item["identity_uuid"]},
@@ -290,36 +330,58 @@ class MediaStore:
         ]
         if enrollment is not None:
             writes.append(TransactItem(kind="Put", item=self._enrollment_item(pk, enrollment, revision=1)))
+        writes.append(count_change(account_id, identity_count_changes(None, item)))
         self.table.transact(writes)
 
     def update_identity(
         self, account_id: str, identity: Item, set_fields: dict[str, Any], remove: Sequence[str] = ()
     ) -> Item:
-        """Change an identity; a new name moves its name lock in the same transaction.
-        ConditionFailed with ``reasons`` [identity, old name, new name] when something moved."""
+        """Change an identity; a new name moves its name lock and its place in the list, a new
+        source or status its counters, in the same transaction. ConditionFailed with ``reasons``
+        [identity, old name, new name] when something moved."""
+        for _ in range(_ENROLL_ATTEMPTS):
+            moves = identity_count_changes(identity, {**identity, **set_fields})
+            try:
+                return self._update_identity(account_id, identity, set_fields, remove, moves)
+            except ConditionFailed:
+                current = self.get_identity(account_id, identity["identity_uuid"]) if moves else None
+                if current is None or _listed_as(current) == _listed_as(identity):
+                    raise
+                identity = current  # its source or status changed meanwhile: count from what it is
+        raise ConditionFailed(["ConditionalCheckFailed"])
+
+    def _update_identity(
+        self,
+        account_id: str,
+        identity: Item,
+        set_fields: dict[str, Any],
+        remove: Sequence[str],
+        moves: dict[str, int],
+    ) -> Item:
         pk = account_pk(account_id)
-        expression, names, values = _update_expression(set_fields, remove)
-        new_name = set_fields.get("name")
-        key = {"PK": pk, "SK": identity["SK"]}
-        if new_name is None or name_key(new_name) == name_key(identity["name"]):
+        fields = dict(set_fields)
+        new_name = fields.get("name")
+        if new_name is not None:
+            fields.update(identity_list_keys(account_id, name_key(new_name), identity["identity_uuid"]))
+        expression, names, values = _update_expression(fields, remove)
+        condition = "attribute_exists(PK)"
+        if moves:  # counted from the source and status it has
+            condition += " AND #was_src = :was_src AND #was_st = :was_st"
+            names.update({"#was_src": "source", "#was_st": "status"})
+            values.update({":was_src": identity["source"], ":was_st": identity["status"]})
+        renamed = new_name is not None and name_key(new_name) != name_key(identity["name"])
+        if not renamed and not moves:
             return self.table.update(
-                pk,
-                identity["SK"],
-                update=expression,
-                condition="attribute_exists(PK)",
-                names=names,
-                values=values,
+                pk, identity["SK"], update=expression, condition=condition, names=names, values=values
             )
-        self.table.transact(
-            [
-                TransactItem(
-                    kind="Update",
-                    key=key,
-                    update=expression,
-                    condition="attribute_exists(PK)",
-                    names=names,
-                    values=values,
-                ),
+        key = {"PK": pk, "SK": identity["SK"]}
+        writes = [
+            TransactItem(
+                kind="Update", key=key, update=expression, condition=condition, names=names, values=values
+            )
+        ]
+        if renamed and new_name is not None:
+            writes += [
                 TransactItem(kind="Delete", key={"PK": pk, "SK": name_sk(identity["name"])}),
                 TransactItem(
                     kind="Put",
@@ -327,24 +389,44 @@ class MediaStore:
                     condition="attribute_not_exists(PK)",
                 ),
             ]
-        )
+        if moves:
+            writes.append(count_change(account_id, moves))
+        self.table.transact(writes)
         updated = self.get_identity(account_id, identity["identity_uuid"])
         if updated is None:
             raise ConditionFailed(["ConditionalCheckFailed"])
         return updated
 
     def delete_identity(self, account_id: str, identity: Item) -> None:
-        """The identity, its name lock and its enrollment (its traces: see the services)."""
+        """The identity (counted out of its list), its name lock and its enrollment (its traces:
+        see the services). ConditionFailed when it is gone."""
         pk = account_pk(account_id)
-        self.table.transact(
-            [
-                TransactItem(
-                    kind="Delete", key={"PK": pk, "SK": identity["SK"]}, condition="attribute_exists(PK)"
-                ),
-                TransactItem(kind="Delete", key={"PK": pk, "SK": name_sk(identity["name"])}),
-                TransactItem(kind="Delete", key={"PK": pk, "SK": enroll_sk(identity["identity_uuid"])}),
-            ]
-        )
+        names = {"#src": "source", "#st": "status", "#name": "name"}
+        for _ in range(_ENROLL_ATTEMPTS):
+            was = {":src": identity["source"], ":st": identity["status"], ":name": identity["name"]}
+            uuid = identity["identity_uuid"]
+            try:
+                self.table.transact(
+                    [
+                        TransactItem(
+                            kind="Delete",
+                            key={"PK": pk, "SK": identity["SK"]},
+                            condition="attribute_exists(PK) AND #src = :src AND #st = :st AND #name = :name",
+                            names=names,
+                            values=was,
+                        ),
+                        TransactItem(kind="Delete", key={"PK": pk, "SK": name_sk(identity["name"])}),
+                        TransactItem(kind="Delete", key={"PK": pk, "SK": enroll_sk(uuid)}),
+                        count_change(account_id, identity_count_changes(identity, None)),
+                    ]
+                )
+                return
+            except ConditionFailed:
+                current = self.get_identity(account_id, identity["identity_uuid"])
+                if current is None:
+                    raise
+                identity = current  # renamed or recounted meanwhile: delete what it is now
+        raise ConditionFailed(["ConditionalCheckFailed"])
 
     def next_unknown_number(self, account_id: str) -> int:
         item = self.table.update(
@@ -470,39 +552,6 @@ class MediaStore:
             values=values,
         )
 
-    # ------------------------------------------------------------------ audit
-    def add_audit(
-        self,
-        account_id: str,
-        *,
-        action: str,
-        identity_uuids: Sequence[str],
-        details: dict[str, Any],
-        key_id: str | None,
-    ) -> Item:
-        now = now_iso()
-        audit_id = "aud_" + secrets.token_hex(8)
-        uuids = list(dict.fromkeys(identity_uuids))
-        entry: Item = {
-            "type": AUDIT_TYPE,
-            "audit_id": audit_id,
-            "account_id": account_id,
-            "action": action,
-            "identity_uuid": uuids[0] if uuids else None,
-            "identity_uuids": uuids,
-            "details_json": json.dumps(details, separators=(",", ":"), default=str),
-            "key_id": key_id,
-            "created_at": now,
-        }
-        sk = f"{now}#{audit_id}"
-        for pk in [audit_pk(account_id)] + [audit_pk(account_id, u) for u in uuids]:
-            self.table.put({**entry, "PK": pk, "SK": sk})
-        return entry
-
-    def list_audit(self, account_id: str, *, identity_uuid: str | None = None) -> list[Item]:
-        """Newest first."""
-        return self.table.query(audit_pk(account_id, identity_uuid), forward=False)
-
     # ------------------------------------------------------------------ objects
     def put_json(self, key: str, value: Any) -> None:
         data = json.dumps(value, separators=(",", ":")).encode()
@@ -512,6 +561,10 @@ class MediaStore:
         if not self.blobs.exists(key):
             return None
         return json.loads(self.blobs.get(key))
+
+
+def _listed_as(identity: Item) -> tuple[str, str]:
+    return identity["source"], identity["status"]
 
 
 def _update_expression(
