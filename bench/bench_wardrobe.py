@@ -1,9 +1,9 @@
 """The wardrobe surface through the local stack's HTTP API.
 
 - time per use case on the classical engine: from POST /generation to status Done, for a
-  try-on with an avatar, an edit, a 2x upscale and a 3 s video (median of a few runs);
-- list calls with 1,000 generations in the table: GET /generations (first page, a status
-  filter, a batch filter) and GET /generation-results, median of 5 calls each.
+  try-on with an avatar, an edit, a 2x upscale and a 3 s video (median of a few runs).
+
+List calls as an account grows are in ``bench_lists``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 FACES = ROOT / "tests" / "fixtures" / "faces"
 GARMENTS = ROOT / "tests" / "fixtures" / "garments"
-SEEDED = 1000
 
 
 def _serve_faces() -> ThreadingHTTPServer:
@@ -50,47 +48,6 @@ def _until_done(client: httpx.Client, body: dict[str, Any]) -> tuple[float, dict
         if generation["status"] in ("Done", "Error"):
             return time.perf_counter() - started, generation
         time.sleep(0.05)
-
-
-def _seed_generations(account_id: str, count: int) -> None:
-    """Finished generations written straight into the table, as a busy account would have them."""
-    from likeness.clock import now_iso
-    from likeness.jobs.models import new_job_item
-    from likeness.wardrobe.store import GENERATION_INDEX_PREFIX, GENERATION_JOB_TYPE, generation_key
-    from likeness.wiring import id_allocator, table
-
-    db = table()
-    first = id_allocator().allocate("generation", count)
-    for offset in range(count):
-        generation_id = first + offset
-        job_id = str(uuid.uuid4())
-        job = new_job_item(
-            job_id=job_id,
-            job_type=GENERATION_JOB_TYPE,
-            account_id=account_id,
-            engine="classical",
-            index_prefix=GENERATION_INDEX_PREFIX,
-            inputs={
-                "generation_id": generation_id, "result_ids": [], "use_case": "generate",
-                "model_slug": "classical", "clothing_item_ids": [1], "avatar_id": None, "batch_id": 7,
-                "num_images": 1, "prompt": "seeded", "payload": {"prompt": "seeded"},
-                "camera": "photo", "aspect_ratio": "auto", "resolution": "1K",
-            },
-        )  # fmt: skip
-        job.update(state="succeeded" if offset % 4 else "failed", finished_at=now_iso())
-        job.pop("GSI2PK", None)
-        job.pop("GSI2SK", None)
-        db.put(job)
-        pk, sk = generation_key(generation_id)
-        db.put(
-            {
-                "PK": pk, "SK": sk, "GSI1PK": f"ACCOUNT#{account_id}",
-                "GSI1SK": f"WGEN#{job['created_at']}#{generation_id:012d}", "type": "wardrobe_generation",
-                "generation_id": generation_id, "job_id": job_id, "account_id": account_id,
-                "clothing_item_ids": [1], "avatar_id": None, "batch_id": 7, "model_slug": "classical",
-                "created_at": job["created_at"],
-            }
-        )  # fmt: skip
 
 
 def run(api_url: str, *, repeats: int = 3) -> dict[str, Any]:
@@ -143,25 +100,6 @@ def run(api_url: str, *, repeats: int = 3) -> dict[str, Any]:
             per_case[name] = statistics.median(samples)
         figures["use_case_ms"] = per_case
 
-        _seed_generations(account.account_id, SEEDED)
-        calls = {
-            "GET /generations (page 1 of 20)": {"url": "/generations", "params": {}},
-            "GET /generations?status=Error": {"url": "/generations", "params": {"status": "Error"}},
-            "GET /generations?batch_id=7&sort=updated_at:desc": {
-                "url": "/generations", "params": {"batch_id": 7, "sort": "updated_at:desc"},
-            },
-            "GET /generation-results": {"url": "/generation-results", "params": {}},
-        }  # fmt: skip
-        listing = {}
-        for name, call in calls.items():
-            samples = []
-            for _ in range(5):
-                t0 = time.perf_counter()
-                client.get(call["url"], params=call["params"]).raise_for_status()
-                samples.append((time.perf_counter() - t0) * 1000)
-            listing[name] = statistics.median(samples)
-        figures["list_ms"] = listing
-        figures["generations_in_table"] = client.get("/generations").json()["total_count"]
     server.shutdown()
     return figures
 
@@ -173,6 +111,4 @@ def main(api_url: str) -> None:
     print(f"  clothing item from upload, with cut-out and description: {upload_ms:.0f} ms")
     for name, ms in figures["use_case_ms"].items():
         print(f"  {name:<45} {ms:7.0f} ms to Done")
-    print(f"  list calls with {figures['generations_in_table']} generations of the account in the table:")
-    for name, ms in figures["list_ms"].items():
-        print(f"  {name:<45} {ms:7.0f} ms")
+    print("  (list calls as an account grows: see the lists table)")
