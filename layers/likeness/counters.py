@@ -55,3 +55,18 @@ def read_counts(table: DynamoTable, account_id: str, names: Iterable[str]) -> di
 
 def read_count(table: DynamoTable, account_id: str, name: str) -> int:
     return read_counts(table, account_id, [name])[name]
+
+
+# -- counters kept in an item of their own
+#
+# A surface whose writes share a transaction with another counted write on the same account
+# (an identity and its preprocessing job, a generation's results and its job's completion)
+# keeps its counters in an item of its own: a transaction may touch an item only once.
+
+
+def count_change_at(pk: str, sk: str, changes: Mapping[str, int]) -> TransactItem:
+    """``count_change`` for the counters item ``pk`` / ``sk``."""
+    change = count_change("-", changes)
+    change.key = {"PK": pk, "SK": sk}
+    return change
+

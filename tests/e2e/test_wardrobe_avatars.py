@@ -224,9 +224,10 @@ def _fake_result(account_id: str, data: bytes, *, avatar_id: int | None = None) 
     """A stored generation result, as the generation surface records one (WRES -> RESULT -> file)."""
     import uuid
 
+    from likeness.aws.dynamodb import TransactItem
     from likeness.jobs.models import job_prefix, result_key
     from likeness.wardrobe.ids import IdAllocator
-    from likeness.wardrobe.store import generation_result_key
+    from likeness.wardrobe.store import generation_result_key, result_counts
     from likeness.wiring import blob_store, table
 
     db = table()
@@ -248,7 +249,8 @@ def _fake_result(account_id: str, data: bytes, *, avatar_id: int | None = None) 
     }
     if avatar_id is not None:
         row["avatar_id"] = avatar_id
-    db.put(row)
+    # with the counters the surface moves beside each row
+    db.transact([TransactItem(kind="Put", item=row), *result_counts([row], 1)])
     return generation_result_id
 
 

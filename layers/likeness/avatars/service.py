@@ -1,7 +1,8 @@
 """Avatar jobs: accept a generation request, and save, list and read finished avatars.
 
 Layout: AVATAR#<id> / AVATAR (GSI1: ACCOUNT#<account> / AVATAR#<created>#<id>). A saved
-avatar owns a copy of its image (avatars/<id>.<ext>), so it outlives the job's files.
+avatar owns a copy of its image (avatars/<id>.<ext>), so it outlives the job's files. The
+list's total is the account's ``avatars`` counter, moved with each save.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from likeness.avatars.models import (
     AvatarSave,
     JobAccepted,
 )
-from likeness.aws.dynamodb import DynamoTable, Item
+from likeness.aws.dynamodb import DynamoTable, Item, TransactItem
 from likeness.aws.s3 import BlobStore
 from likeness.clock import now_iso
+from likeness.counters import count_change, read_count
 from likeness.engines.base import EngineError, Operation
 from likeness.engines.selection import require_engine
 from likeness.errors import Conflict, NotFound, Unprocessable
@@ -33,6 +35,9 @@ from likeness.jobs.models import JobState, epoch_of
 from likeness.jobs.service import InputBlob, JobService, JobSubmission, Submitted
 from likeness.library import ReferenceLibrary
 from likeness.settings import Settings
+
+# saved avatars of the account (there is no delete: an avatar stays until the account goes)
+AVATARS_COUNTER = "avatars"
 
 
 def avatar_key(avatar_id: str) -> tuple[str, str]:
@@ -173,7 +178,12 @@ class AvatarService:
             "created_at": created,
         }
         try:
-            self._table.put(item, condition="attribute_not_exists(PK)")
+            self._table.transact(
+                [
+                    TransactItem(kind="Put", item=item, condition="attribute_not_exists(PK)"),
+                    count_change(caller.account_id, {AVATARS_COUNTER: 1}),
+                ]
+            )
         except Exception:
             # no record, no copy
             self._blobs.delete(key)
@@ -182,18 +192,22 @@ class AvatarService:
 
     def list_avatars(self, *, caller: Caller, limit: int, offset: int) -> AvatarList:
         self._jobs.require(caller, Scope.IDENTITIES_READ)
-        items = list(
-            self._table.iter_query(
-                f"ACCOUNT#{caller.account_id}", sk_prefix="AVATAR#", index="GSI1", forward=False
-            )
+        # newest first from the account's index, reading only the page; the total is a counter
+        page = self._table.query_page(
+            f"ACCOUNT#{caller.account_id}",
+            sk_prefix="AVATAR#",
+            index="GSI1",
+            forward=False,
+            offset=offset,
+            limit=limit,
         )
-        page = items[offset : offset + limit]
+        total = read_count(self._table, caller.account_id, AVATARS_COUNTER)
         return AvatarList(
             data=[self._public(i) for i in page],
-            total=len(items),
+            total=total,
             limit=limit,
             offset=offset,
-            has_more=offset + len(page) < len(items),
+            has_more=offset + len(page) < total,
         )
 
     def get_avatar(self, *, caller: Caller, avatar_id: str) -> AvatarPublic:

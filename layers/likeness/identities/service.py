@@ -3,7 +3,9 @@
 Layout (PK / SK):
   IDENTITY#<code> / IDENTITY           the identity (GSI1: OWNER#<account> / IDENTITY#<created>#<code>)
   ACCOUNT#<id> / IDENTITYNAME#<name>   the per-account name lock (names are unique, case-insensitively)
-  GROUP#<name> / SHARE#<code>          the identity is shared with the group
+  GROUP#<name> / SHARE#<code>          the identity is shared with the group (GSI1: GROUP#<name> /
+                                       SHARE#<identity created>#<code>)
+  ACCOUNT#<id>, GROUP#<name> / COUNTS#IDENTITY   the counters of the list's total (sharing.py)
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from likeness.accounts.models import PLATFORM_ACCOUNT_ID, Caller, Scope
@@ -30,6 +32,7 @@ from likeness.errors import (
     NotFound,
     SlotLimitReached,
 )
+from likeness.identities.listing import IdentityLister
 from likeness.identities.models import (
     FacePublic,
     IdentityCreate,
@@ -43,6 +46,16 @@ from likeness.identities.models import (
     QualityProblemPublic,
     Visibility,
 )
+from likeness.identities.sharing import (
+    ShareState,
+    count_writes,
+    identity_key,
+    private_again_writes,
+    removal_writes,
+    share_row,
+    share_writes,
+    unshare_writes,
+)
 from likeness.jobs.models import JobState, job_key, new_job_id, new_job_item, put_job, result_key
 from likeness.observability import logger
 from likeness.settings import Settings
@@ -51,14 +64,13 @@ if TYPE_CHECKING:
     from likeness.faces.pipeline import FacePipeline
     from likeness.faces.types import DetectedFace, FaceAnalysis
 
+# how often a change is planned again when the identity's sharing changed under it
+STATE_RETRIES = 5
+CHECK_FAILED = "ConditionalCheckFailed"
 PREPROCESS_JOB_TYPE = "identity_preprocessing"
 DRAFT_JOB_TYPE = "identity_creation"
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
-
-
-def identity_key(code: str) -> tuple[str, str]:
-    return f"IDENTITY#{code}", "IDENTITY"
 
 
 def name_lock_key(owner: str, name: str) -> tuple[str, str]:
@@ -278,7 +290,8 @@ class IdentityService:
                 values={":one": 1, ":slots": slots, ":charge": -cost, ":cost": cost},
             ),
             *put_job(job),
-            *[self._share_write(code, group) for group in shared_with],
+            *[TransactItem(kind="Put", item=share_row(item, group, now=now)) for group in shared_with],
+            *count_writes(owner, None, ShareState.of(item)),
         ]
 
         # the image goes first: a record never points at a missing object
@@ -383,30 +396,18 @@ class IdentityService:
         self, *, caller: Caller, visibility: Visibility | None, page: int, page_size: int
     ) -> IdentityPage:
         self._require(caller, Scope.IDENTITIES_READ)
-        items: dict[str, Item] = {}
-        for item in self._table.query(f"OWNER#{caller.account_id}", sk_prefix="IDENTITY#", index="GSI1"):
-            items[item["identity_code"]] = item
-        if visibility in (None, Visibility.SHARED):
-            shared_codes = [
-                share["identity_code"]
-                for group in self._accounts.groups_of(caller.account_id)
-                for share in self._table.query(f"GROUP#{group}", sk_prefix="SHARE#")
-            ]
-            wanted = [identity_key(c) for c in shared_codes if c not in items]
-            for item in self._table.batch_get(wanted):
-                items[item["identity_code"]] = item
-        if visibility in (None, Visibility.DEFAULT) and caller.plan_info.includes_default_identities:
-            for item in self._table.query(
-                f"OWNER#{PLATFORM_ACCOUNT_ID}", sk_prefix="IDENTITY#", index="GSI1"
-            ):
-                items.setdefault(item["identity_code"], item)
-
-        selected = [i for i in items.values() if visibility is None or i["visibility"] == visibility.value]
-        selected.sort(key=lambda i: (i["created_at"], i["identity_code"]), reverse=True)
-        total = len(selected)
-        start = (page - 1) * page_size
+        groups = (
+            self._accounts.groups_of(caller.account_id) if visibility in (None, Visibility.SHARED) else []
+        )
+        items, total = IdentityLister(table=self._table).page(
+            caller=caller,
+            groups=groups,
+            visibility=visibility,
+            offset=(page - 1) * page_size,
+            limit=page_size,
+        )
         return IdentityPage(
-            data=[to_public(i, caller=caller) for i in selected[start : start + page_size]],
+            data=[to_public(i, caller=caller) for i in items],
             current_page=page,
             page_size=page_size,
             max_page=max(1, math.ceil(total / page_size)),
@@ -422,59 +423,38 @@ class IdentityService:
                 code="default_identity",
             )
         self._require_group_member(caller, group)
-        if group in (item.get("shared_with") or set()):
-            return to_public(item, caller=caller)
-        pk, sk = identity_key(identity_code)
-        try:
-            self._table.transact(
-                [
-                    TransactItem(
-                        kind="Update",
-                        key={"PK": pk, "SK": sk},
-                        update="ADD shared_with :group SET visibility = :shared, updated_at = :now",
-                        condition="attribute_exists(PK)",
-                        values={":group": {group}, ":shared": Visibility.SHARED.value, ":now": now_iso()},
-                    ),
-                    self._share_write(identity_code, group),
-                ]
-            )
-        except ConditionFailed as exc:
-            raise NotFound(f"identity {identity_code} not found") from exc
+        if not self._change_shares(item, lambda i: share_writes(i, group, now=now_iso())):
+            return to_public(self._get_item(identity_code), caller=caller)  # already shared
         updated = self._get_item(identity_code)
         self._publish("identity.shared", updated, group=group)
         return to_public(updated, caller=caller)
 
     def unshare(self, *, caller: Caller, identity_code: str, group: str) -> IdentityPublic:
         item = self._owned_item(caller, identity_code, action="unshare")
-        if group not in (item.get("shared_with") or set()):
+        if not self._change_shares(item, lambda i: unshare_writes(i, group, now=now_iso())):
             raise NotFound(
                 f"identity {identity_code} is not shared with group {group}", code="share_not_found"
             )
-        pk, sk = identity_key(identity_code)
-        self._table.transact(
-            [
-                TransactItem(
-                    kind="Update",
-                    key={"PK": pk, "SK": sk},
-                    update="DELETE shared_with :group SET updated_at = :now",
-                    condition="attribute_exists(PK)",
-                    values={":group": {group}, ":now": now_iso()},
-                ),
-                TransactItem(kind="Delete", key={"PK": f"GROUP#{group}", "SK": f"SHARE#{identity_code}"}),
-            ]
-        )
         # the last group gone: the identity is private again (still shared: the condition fails)
         with contextlib.suppress(ConditionFailed):
-            self._table.update(
-                pk,
-                sk,
-                update="SET visibility = :private",
-                condition="attribute_exists(PK) AND attribute_not_exists(shared_with)",
-                values={":private": Visibility.PRIVATE.value},
-            )
+            self._table.transact(private_again_writes(item))
         updated = self._get_item(identity_code)
         self._publish("identity.unshared", updated, group=group)
         return to_public(updated, caller=caller)
+
+    def _change_shares(self, item: Item, writes: Callable[[Item], Sequence[TransactItem] | None]) -> bool:
+        """Apply ``writes(item)`` (guarded by the share state they were planned from); when the
+        identity changed under them, read it again and plan anew. False: nothing to write."""
+        for _ in range(STATE_RETRIES):
+            planned = writes(item)
+            if planned is None:
+                return False
+            try:
+                self._table.transact(planned)
+                return True
+            except ConditionFailed:
+                item = self._get_item(item["identity_code"])
+        raise self._busy(item["identity_code"])
 
     # ------------------------------------------------------------------ delete
     def delete_identity(self, *, caller: Caller, identity_code: str) -> None:
@@ -485,31 +465,31 @@ class IdentityService:
 
     def _remove_records(self, item: Item) -> None:
         code = item["identity_code"]
-        owner = item["owner_account_id"]
-        lock_pk, lock_sk = name_lock_key(owner, item["name"])
-        writes = [
-            TransactItem(
-                kind="Delete",
-                key=dict(zip(("PK", "SK"), identity_key(code), strict=True)),
-                condition="attribute_exists(PK)",
-            ),
-            TransactItem(kind="Delete", key={"PK": lock_pk, "SK": lock_sk}),
-            TransactItem(
-                kind="Update",
-                key={"PK": account_pk(owner), "SK": "ACCOUNT"},
-                update="SET identity_count = identity_count - :one",
-                condition="identity_count > :zero",
-                values={":one": 1, ":zero": 0},
-            ),
-            *[
-                TransactItem(kind="Delete", key={"PK": f"GROUP#{g}", "SK": f"SHARE#{code}"})
-                for g in item.get("shared_with") or []
-            ],
-        ]
-        try:
-            self._table.transact(writes)
-        except ConditionFailed as exc:
-            raise NotFound(f"identity {code} not found") from exc
+        for _ in range(STATE_RETRIES):
+            owner = item["owner_account_id"]
+            lock_pk, lock_sk = name_lock_key(owner, item["name"])
+            [record, *rest] = removal_writes(item)
+            writes = [
+                record,
+                TransactItem(kind="Delete", key={"PK": lock_pk, "SK": lock_sk}),
+                TransactItem(
+                    kind="Update",
+                    key={"PK": account_pk(owner), "SK": "ACCOUNT"},
+                    update="SET identity_count = identity_count - :one",
+                    condition="identity_count > :zero",
+                    values={":one": 1, ":zero": 0},
+                ),
+                *rest,
+            ]
+            try:
+                self._table.transact(writes)
+                return
+            except ConditionFailed as exc:
+                fresh = self._table.get(*identity_key(code)) if exc.reasons[:1] == [CHECK_FAILED] else None
+                if fresh is None or ShareState.of(fresh) == ShareState.of(item):
+                    raise NotFound(f"identity {code} not found") from exc
+                item = fresh  # shared or unshared meanwhile: remove what is there now
+        raise self._busy(code)
 
     # ------------------------------------------------------------------ helpers
     def _get_item(self, code: str) -> Item:
@@ -553,17 +533,11 @@ class IdentityService:
             raise Forbidden(f"this account is not a member of group {group}")
 
     @staticmethod
-    def _share_write(code: str, group: str) -> TransactItem:
-        return TransactItem(
-            kind="Put",
-            item={
-                "PK": f"GROUP#{group}",
-                "SK": f"SHARE#{code}",
-                "type": "identity_share",
-                "identity_code": code,
-                "group": group,
-                "created_at": now_iso(),
-            },
+    def _busy(code: str) -> LikenessError:
+        return Conflict(
+            f"identity {code} kept changing while this request changed it",
+            code="identity_busy",
+            fix="Retry the request.",
         )
 
     @staticmethod

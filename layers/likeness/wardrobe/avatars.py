@@ -3,6 +3,9 @@
 Layout (PK / SK):
   WAVATAR#<id> / WARDROBE_AVATAR   the avatar (GSI1: ACCOUNT#<account> / WAVATAR#<created>#<id>)
 
+The list's total is the account's ``wardrobe_avatars`` counter, moved with each create and
+delete; an avatar's ``count_generation_results`` is a counter the results move (store.py).
+
 (The avatar-jobs surface keeps its own ``AVATAR#`` records; these are a different kind.)
 
 An avatar owns copies of its image and a 256 px JPEG thumbnail under
@@ -12,31 +15,31 @@ from. Every avatar shows exactly one face: the face pipeline's one-face rule dec
 
 from __future__ import annotations
 
-import builtins
 import io
 import secrets
-from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
 from likeness.accounts.models import Caller, Scope
-from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item
+from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactItem
 from likeness.aws.s3 import BlobStore
 from likeness.clock import now_iso
+from likeness.counters import count_change, read_count
 from likeness.errors import Forbidden, NotFound, Unprocessable
 from likeness.settings import Settings
 from likeness.wardrobe.clothing import CONTENT_TYPES, EXTENSIONS, fetch_image
 from likeness.wardrobe.ids import IdAllocator
-from likeness.wardrobe.pages import Page, page_of
-from likeness.wardrobe.store import GenerationStore
+from likeness.wardrobe.pages import Page, page_from, page_offset
+from likeness.wardrobe.store import GenerationStore, avatar_results_counter
 
 if TYPE_CHECKING:
     from likeness.faces.pipeline import FacePipeline
     from likeness.faces.types import DecodedImage
 
 THUMBNAIL_SIDE = 256
+AVATARS_COUNTER = "wardrobe_avatars"
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
@@ -182,7 +185,12 @@ class WardrobeAvatarService:
         try:
             self._blobs.put(image_key, data, content_type=CONTENT_TYPES[decoded.format])
             self._blobs.put(thumbnail_key, thumbnail_jpeg(decoded), content_type="image/jpeg")
-            self._table.put(item, condition="attribute_not_exists(PK)")
+            self._table.transact(
+                [
+                    TransactItem(kind="Put", item=item, condition="attribute_not_exists(PK)"),
+                    count_change(account_id, {AVATARS_COUNTER: 1}),
+                ]
+            )
         except Exception:
             self._blobs.delete_prefix(prefix)
             raise
@@ -218,21 +226,26 @@ class WardrobeAvatarService:
 
     def list(self, *, caller: Caller, page: int, items_per_page: int) -> Page[WardrobeAvatarPublic]:
         self._require(caller, Scope.IDENTITIES_READ)
-        items = builtins.list(
-            self._table.iter_query(
-                f"ACCOUNT#{caller.account_id}", sk_prefix="WAVATAR#", index="GSI1", forward=False
-            )
+        account_id = caller.account_id
+        # newest first from the account's index, reading only the page; the total is a counter
+        items = self._table.query_page(
+            f"ACCOUNT#{account_id}",
+            sk_prefix="WAVATAR#",
+            index="GSI1",
+            forward=False,
+            offset=page_offset(page, items_per_page),
+            limit=items_per_page,
         )
-        chosen = page_of(items, page=page, items_per_page=items_per_page)
-        counts: Counter[Any] = Counter()
-        if chosen.data:
-            # one pass over the results for the whole page, not one per avatar
-            counts = Counter(r.get("avatar_id") for r in self._generations.results(caller.account_id))
-        return Page[WardrobeAvatarPublic](
-            current_page=chosen.current_page,
-            max_page=chosen.max_page,
-            total_count=chosen.total_count,
-            data=[self._public(i, count=counts[int(i["avatar_id"])]) for i in chosen.data],
+        total = read_count(self._table, account_id, AVATARS_COUNTER)
+        # each avatar's result count is a counter too: one item read for the whole page
+        counts = self._generations.result_counts(
+            account_id, [avatar_results_counter(i["avatar_id"]) for i in items]
+        )
+        return page_from(
+            [self._public(i, count=counts[avatar_results_counter(i["avatar_id"])]) for i in items],
+            page=page,
+            items_per_page=items_per_page,
+            total=total,
         )
 
     def exists(self, *, account_id: str, avatar_id: int) -> bool:
@@ -277,11 +290,18 @@ class WardrobeAvatarService:
         self._require(caller, Scope.IDENTITIES_WRITE)
         account_id = caller.account_id
         self._owned(account_id, avatar_id)
+        pk, sk = wardrobe_avatar_key(avatar_id)
         try:
-            self._table.delete(
-                *wardrobe_avatar_key(avatar_id),
-                condition="attribute_exists(PK) AND account_id = :owner",
-                values={":owner": account_id},
+            self._table.transact(
+                [
+                    TransactItem(
+                        kind="Delete",
+                        key={"PK": pk, "SK": sk},
+                        condition="attribute_exists(PK) AND account_id = :owner",
+                        values={":owner": account_id},
+                    ),
+                    count_change(account_id, {AVATARS_COUNTER: -1}),
+                ]
             )
         except ConditionFailed as exc:
             raise self._not_found(avatar_id) from exc

@@ -3,6 +3,8 @@
 Layout (PK / SK):
   CLOTHING#<id> / CLOTHING_ITEM   the item (GSI1: ACCOUNT#<account> / CLOTHING#<created>#<id>)
 
+The list's total is the account's ``clothing_items`` counter, moved with each create and delete.
+
 Images live in S3 under ``clothing-items/<account>/<id>/``: the cut-out PNG (with enhancement)
 or the image as sent, front and optionally back. Responses show them as signed URLs; the URLs a
 caller sent are kept as ``external_clothing_item_url`` / ``external_clothing_item_back_url``.
@@ -27,17 +29,19 @@ from likeness.accounts.service import AccountService, charge_write
 from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactItem
 from likeness.aws.s3 import BlobStore
 from likeness.clock import now_iso
+from likeness.counters import count_change, read_count
 from likeness.errors import BadRequest, Forbidden, InsufficientCredits, LikenessError, NotFound, Unprocessable
 from likeness.observability import logger
 from likeness.settings import Settings
 from likeness.wardrobe.ids import IdAllocator
-from likeness.wardrobe.pages import Page, page_of
+from likeness.wardrobe.pages import Page, page_from, page_offset
 from likeness.wardrobe.store import GenerationStore
 
 if TYPE_CHECKING:
     from likeness.faces.types import DecodedImage
 
 ENHANCEMENT_CREDITS = 1
+CLOTHING_ITEMS_COUNTER = "clothing_items"
 # what a fetched image may be served as; the bytes are sniffed again when decoded
 IMAGE_CONTENT_TYPES = ("image/jpeg", "image/jpg", "image/png", "image/webp")
 FETCH_TIMEOUT_SECONDS = 10.0
@@ -291,6 +295,7 @@ class ClothingService:
         writes = [TransactItem(kind="Put", item=item, condition="attribute_not_exists(PK)")]
         if enhance:
             writes.append(charge_write(account_id, ENHANCEMENT_CREDITS))
+        writes.append(count_change(account_id, {CLOTHING_ITEMS_COUNTER: 1}))
 
         # the images go first: a record never points at a missing object
         try:
@@ -359,17 +364,20 @@ class ClothingService:
 
     def list(self, *, caller: Caller, page: int, items_per_page: int) -> Page[ClothingItemPublic]:
         self._require(caller, Scope.IDENTITIES_READ)
-        items = builtins.list(
-            self._table.iter_query(
-                f"ACCOUNT#{caller.account_id}", sk_prefix="CLOTHING#", index="GSI1", forward=False
-            )
+        # newest first from the account's index, reading only the page; the total is a counter
+        items = self._table.query_page(
+            f"ACCOUNT#{caller.account_id}",
+            sk_prefix="CLOTHING#",
+            index="GSI1",
+            forward=False,
+            offset=page_offset(page, items_per_page),
+            limit=items_per_page,
         )
-        chosen = page_of(items, page=page, items_per_page=items_per_page)
-        return Page[ClothingItemPublic](
-            current_page=chosen.current_page,
-            max_page=chosen.max_page,
-            total_count=chosen.total_count,
-            data=[self._public(i) for i in chosen.data],
+        return page_from(
+            [self._public(i) for i in items],
+            page=page,
+            items_per_page=items_per_page,
+            total=read_count(self._table, caller.account_id, CLOTHING_ITEMS_COUNTER),
         )
 
     def exists(self, *, account_id: str, clothing_item_id: int) -> bool:
@@ -446,11 +454,18 @@ class ClothingService:
         removed = self._generations.delete_for_clothing_item(
             account_id=account_id, clothing_item_id=clothing_item_id
         )
+        pk, sk = clothing_item_key(clothing_item_id)
         try:
-            self._table.delete(
-                *clothing_item_key(clothing_item_id),
-                condition="attribute_exists(PK) AND account_id = :owner",
-                values={":owner": account_id},
+            self._table.transact(
+                [
+                    TransactItem(
+                        kind="Delete",
+                        key={"PK": pk, "SK": sk},
+                        condition="attribute_exists(PK) AND account_id = :owner",
+                        values={":owner": account_id},
+                    ),
+                    count_change(account_id, {CLOTHING_ITEMS_COUNTER: -1}),
+                ]
             )
         except ConditionFailed as exc:
             raise self._not_found(clothing_item_id) from exc

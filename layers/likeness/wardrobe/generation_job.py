@@ -17,13 +17,14 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from likeness.aws.dynamodb import Item
+from likeness.aws.dynamodb import Item, TransactItem
 from likeness.engines.base import EngineError, EngineImage, EngineRequest, Operation
 from likeness.engines.prompts import edit_prompt, try_on_prompt, video_prompt
 from likeness.engines.sizes import RESOLUTION_SIZES
 from likeness.jobs.generation import EngineExecutor, generate_verified
 from likeness.jobs.runner import ProducedResult
 from likeness.wardrobe.generations import result_rows
+from likeness.wardrobe.store import result_counts
 
 VIDEO_FPS = 24
 
@@ -203,5 +204,7 @@ class WardrobeGenerator(EngineExecutor):
         return request, (source,)
 
     @staticmethod
-    def surface_records(job: Item, records: Sequence[Item]) -> list[Item]:
-        return result_rows(job, records)
+    def surface_records(job: Item, records: Sequence[Item]) -> list[Item | TransactItem]:
+        """The WRES rows, and the result list's counters they move."""
+        rows = result_rows(job, records)
+        return [*rows, *result_counts(rows, 1)]

@@ -25,7 +25,7 @@ from likeness.wardrobe.models import (
     GenerationPublic,
     GenerationResultPublic,
 )
-from likeness.wardrobe.pages import Page, page_of
+from likeness.wardrobe.pages import Page, page_from, page_of, page_offset
 from likeness.wardrobe.store import (
     GENERATION_INDEX_PREFIX,
     GENERATION_JOB_TYPE,
@@ -36,6 +36,8 @@ from likeness.wardrobe.store import (
 )
 
 SORTS = ("created_at:desc", "created_at:asc", "updated_at:desc", "updated_at:asc")
+# the most ids a result-list filter takes (the clothing filter is a DynamoDB IN: 100 at most)
+MAX_FILTER_IDS = 100
 
 
 @dataclass(frozen=True)
@@ -464,19 +466,31 @@ class GenerationService:
         clothing_item_ids: Sequence[int] = (),
     ) -> Page[GenerationResultPublic]:
         self._jobs.require(caller, Scope.IDENTITIES_READ)
-        rows = [
-            r
-            for r in self._store.results(caller.account_id)
-            if (not generation_ids or r["generation_id"] in generation_ids)
-            and (not clothing_item_ids or r.get("clothing_item_id") in clothing_item_ids)
-        ]
-        chosen = page_of(rows, page=page, items_per_page=items_per_page)
-        return Page[GenerationResultPublic](
-            current_page=chosen.current_page,
-            max_page=chosen.max_page,
-            total_count=chosen.total_count,
-            data=self._result_views(chosen.data),
-        )
+        for name, ids in (("generation_ids", generation_ids), ("clothing_item_ids", clothing_item_ids)):
+            if len(set(ids)) > MAX_FILTER_IDS:
+                raise Unprocessable(
+                    f"{name} has {len(set(ids))} ids; at most {MAX_FILTER_IDS} are allowed",
+                    code="too_many_ids",
+                    fix=f"Ask for at most {MAX_FILTER_IDS} {name} at a time.",
+                )
+        start = page_offset(page, items_per_page)
+        if generation_ids:
+            # a bounded set of generations: their rows are read by key, not found in the account
+            rows = sorted(
+                (
+                    r
+                    for r in self._store.results_of_generations(caller.account_id, set(generation_ids))
+                    if not clothing_item_ids or r.get("clothing_item_id") in clothing_item_ids
+                ),
+                key=lambda r: str(r["GSI1SK"]),
+                reverse=True,
+            )
+            rows, total = rows[start : start + items_per_page], len(rows)
+        else:
+            rows, total = self._store.result_page(
+                caller.account_id, offset=start, limit=items_per_page, clothing_item_ids=clothing_item_ids
+            )
+        return page_from(self._result_views(rows), page=page, items_per_page=items_per_page, total=total)
 
     def result(self, *, caller: Caller, generation_result_id: int) -> GenerationResultPublic:
         self._jobs.require(caller, Scope.IDENTITIES_READ)

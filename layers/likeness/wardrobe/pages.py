@@ -29,3 +29,18 @@ def page_of(items: Sequence[T], *, page: int, items_per_page: int) -> Page[T]:
         total_count=len(items),
         data=list(items[start : start + items_per_page]),
     )
+
+
+def page_offset(page: int, items_per_page: int) -> int:
+    """How many items come before ``page``."""
+    return (page - 1) * items_per_page
+
+
+def page_from(data: Sequence[T], *, page: int, items_per_page: int, total: int) -> Page[T]:
+    """The page already read (``data``), with ``total`` from the list's counter."""
+    return Page[T](
+        current_page=page,
+        max_page=max(1, math.ceil(total / items_per_page)),
+        total_count=total,
+        data=list(data),
+    )

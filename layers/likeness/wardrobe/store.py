@@ -9,15 +9,23 @@ come from the shared job record. Two kinds of small items give the integer ids:
                                           WRES#<created>#<id>)
 
 WGEN is written with the job (one transaction); WRES rows with the job's completion.
+
+The result list's counters live in their own item, ``ACCOUNT#<account>`` / ``COUNTS#WRES``
+(the completion transaction may move the account's other counters): ``results`` for the
+account, ``results/clothing_item:<id>`` and ``results/avatar:<id>`` for the results made with
+each clothing item (a row's first) and each avatar. They move with the rows: up in the
+completion transaction (``result_counts``), down in ``delete_generation``'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from likeness.aws.dynamodb import DynamoTable, Item, TransactItem
+from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Filter, Item, TransactItem
 from likeness.aws.s3 import BlobStore
+from likeness.counters import count_change_at
 from likeness.jobs.models import job_key, job_prefix, result_key
 
 GENERATION_JOB_TYPE = "wardrobe_generation"
@@ -31,6 +39,36 @@ def generation_key(generation_id: int) -> tuple[str, str]:
 
 def generation_result_key(generation_result_id: int) -> tuple[str, str]:
     return f"WRES#{generation_result_id}", "RESULT"
+
+
+RESULTS_COUNTER = "results"
+RESULT_COUNTS_SK = "COUNTS#WRES"
+
+
+def result_counts_key(account_id: str) -> tuple[str, str]:
+    return f"ACCOUNT#{account_id}", RESULT_COUNTS_SK
+
+
+def clothing_item_results_counter(clothing_item_id: int) -> str:
+    return f"results/clothing_item:{int(clothing_item_id)}"
+
+
+def avatar_results_counter(avatar_id: int) -> str:
+    return f"results/avatar:{int(avatar_id)}"
+
+
+def result_counts(rows: Sequence[Item], sign: int) -> list[TransactItem]:
+    """The counter writes for adding (``sign`` 1) or removing (-1) WRES ``rows``, one item per
+    account (empty for no rows): to go in the transaction that writes or deletes them."""
+    moved: dict[str, Counter[str]] = {}
+    for row in rows:
+        counts = moved.setdefault(row["account_id"], Counter())
+        counts[RESULTS_COUNTER] += sign
+        if row.get("clothing_item_id") is not None:
+            counts[clothing_item_results_counter(row["clothing_item_id"])] += sign
+        if row.get("avatar_id") is not None:
+            counts[avatar_results_counter(row["avatar_id"])] += sign
+    return [count_change_at(*result_counts_key(account), counts) for account, counts in moved.items()]
 
 
 @dataclass(frozen=True)
@@ -66,6 +104,56 @@ class GenerationStore:
             f"ACCOUNT#{account_id}", sk_prefix="WRES#", index="GSI1", forward=not newest_first
         )
 
+    def result_page(
+        self, account_id: str, *, offset: int, limit: int, clothing_item_ids: Sequence[int] = ()
+    ) -> tuple[list[Item], int]:
+        """One page of the account's WRES rows, newest first, and how many there are in all:
+        the page from the index (clothing items: a filter on it), the total from counters (a
+        row counts for its one clothing item, so the filtered total is the items' sum)."""
+        where = None
+        names = [RESULTS_COUNTER]
+        if clothing_item_ids:
+            wanted = sorted({int(i) for i in clothing_item_ids})
+            where = Filter(
+                f"clothing_item_id IN ({', '.join(f':ci{n}' for n in range(len(wanted)))})",
+                values={f":ci{n}": item_id for n, item_id in enumerate(wanted)},
+            )
+            names = [clothing_item_results_counter(i) for i in wanted]
+        rows = self._table.query_page(
+            f"ACCOUNT#{account_id}",
+            sk_prefix="WRES#",
+            index="GSI1",
+            forward=False,
+            offset=offset,
+            limit=limit,
+            where=where,
+        )
+        return rows, sum(self.result_counts(account_id, names).values())
+
+    def result_counts(self, account_id: str, names: Iterable[str]) -> dict[str, int]:
+        """The named result counters of the account (0 for one never moved): one item read."""
+        item = self._table.get(*result_counts_key(account_id)) or {}
+        return {name: max(0, int(item.get(name) or 0)) for name in names}
+
+    def results_of_generations(self, account_id: str, generation_ids: Iterable[int]) -> list[Item]:
+        """The WRES rows of the account's generations among ``generation_ids``, read by key
+        (the generation's row, its job's result ids, the rows; a row exists once its job
+        succeeded): as much as they hold, whatever the account's size. Unknown and other
+        accounts' generations have none."""
+        generations = [
+            g
+            for g in self._table.batch_get([generation_key(int(i)) for i in generation_ids])
+            if g.get("account_id") == account_id
+        ]
+        jobs = self._table.batch_get([job_key(g["job_id"]) for g in generations])
+        keys = [
+            generation_result_key(int(number))
+            for job in jobs
+            if job.get("account_id") == account_id
+            for number in (job.get("inputs") or {}).get("result_ids") or []
+        ]
+        return [r for r in self._table.batch_get(keys) if r.get("account_id") == account_id]
+
     def result_row(self, *, account_id: str, generation_result_id: int) -> Item | None:
         row = self._table.get(*generation_result_key(generation_result_id))
         if row is None or row["account_id"] != account_id:
@@ -84,7 +172,8 @@ class GenerationStore:
         return StoredResult(data=self._blobs.get(result["key"]), content_type=result["content_type"])
 
     def count_results_for_avatar(self, *, account_id: str, avatar_id: int) -> int:
-        return sum(1 for r in self.results(account_id) if r.get("avatar_id") == avatar_id)
+        name = avatar_results_counter(avatar_id)
+        return self.result_counts(account_id, [name])[name]
 
     # ------------------------------------------------------------------ cascade
     def delete_for_clothing_item(self, *, account_id: str, clothing_item_id: int) -> int:
@@ -105,13 +194,24 @@ class GenerationStore:
             if r.get("generation_id") == generation["generation_id"]
         ]
         deletes = [TransactItem(kind="Delete", key={"PK": generation["PK"], "SK": generation["SK"]})]
-        deletes += [TransactItem(kind="Delete", key={"PK": r["PK"], "SK": r["SK"]}) for r in rows]
+        # the result rows go with their counters, once: a concurrent delete that took them first
+        # fails this transaction's conditions
+        deletes += result_counts(rows, -1)
+        deletes += [
+            TransactItem(kind="Delete", key={"PK": r["PK"], "SK": r["SK"]}, condition="attribute_exists(PK)")
+            for r in rows
+        ]
         deletes += [
             TransactItem(kind="Delete", key=dict(zip(("PK", "SK"), result_key(r["result_id"]), strict=True)))
             for r in rows
         ]
         if job is not None:
             deletes.append(TransactItem(kind="Delete", key={"PK": job["PK"], "SK": job["SK"]}))
-        for start in range(0, len(deletes), 100):
-            self._table.transact(deletes[start : start + 100])
+        try:
+            for start in range(0, len(deletes), 100):
+                self._table.transact(deletes[start : start + 100])
+        except ConditionFailed:
+            if self._table.get(generation["PK"], generation["SK"]) is not None:
+                raise
+            return  # deleted by a concurrent request
         self._blobs.delete_prefix(job_prefix(job_id))
