@@ -25,12 +25,13 @@ from likeness.wardrobe.models import (
     GenerationPublic,
     GenerationResultPublic,
 )
-from likeness.wardrobe.pages import Page, page_from, page_of, page_offset
+from likeness.wardrobe.pages import Page, page_from, page_offset
 from likeness.wardrobe.store import (
     GENERATION_INDEX_PREFIX,
     GENERATION_JOB_TYPE,
     GenerationStore,
     StoredResult,
+    clothing_links,
     generation_key,
     generation_result_key,
 )
@@ -261,7 +262,13 @@ class GenerationService:
                         "created_at": job["created_at"],
                     },
                     condition="attribute_not_exists(PK)",
-                )
+                ),
+                *clothing_links(
+                    account_id=account,
+                    generation_id=generation_id,
+                    job_id=job["job_id"],
+                    clothing_item_ids=request.clothing_item_ids_all,
+                ),
             ]
 
         submitted = self._jobs.submit(

@@ -9,6 +9,8 @@ come from the shared job record. Two kinds of small items give the integer ids:
                                           WRES#<created>#<id>)
 
 WGEN is written with the job (one transaction); WRES rows with the job's completion.
+A link per clothing item, ``WCLOTH#<clothing_item_id>`` / ``WGEN#<generation_id>``, is written
+with the generation too: deleting a clothing item finds its generations through them.
 
 The result list's counters live in their own item, ``ACCOUNT#<account>`` / ``COUNTS#WRES``
 (the completion transaction may move the account's other counters): ``results`` for the
@@ -23,10 +25,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from likeness.accounts.service import refund_write
 from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Filter, Item, TransactItem
 from likeness.aws.s3 import BlobStore
-from likeness.counters import count_change_at
-from likeness.jobs.models import job_key, job_prefix, result_key
+from likeness.counters import count_change, count_change_at
+from likeness.errors import WriteConflict
+from likeness.jobs.models import TERMINAL_STATES, JobState, job_counters, job_key, job_prefix, result_key
 
 GENERATION_JOB_TYPE = "wardrobe_generation"
 # generation jobs have their own list under the account (GSI1 ACCOUNT#<id> / WJOB#<created>#<job>)
@@ -177,41 +181,112 @@ class GenerationStore:
 
     # ------------------------------------------------------------------ cascade
     def delete_for_clothing_item(self, *, account_id: str, clothing_item_id: int) -> int:
-        """Delete every generation that used the clothing item, with its results and files."""
-        doomed = [
-            g for g in self.generations(account_id) if clothing_item_id in (g.get("clothing_item_ids") or [])
-        ]
+        """Delete every generation that used the clothing item, with its results and files,
+        found through the item's links (not by reading the account's generations)."""
+        links = self._table.query(clothing_link_pk(clothing_item_id), sk_prefix="WGEN#")
+        generations = self._table.batch_get([generation_key(int(link["generation_id"])) for link in links])
+        doomed = [g for g in generations if g.get("account_id") == account_id]
         for generation in doomed:
             self.delete_generation(generation)
         return len(doomed)
 
     def delete_generation(self, generation: Item) -> None:
+        """The generation, its job, result rows, links and files, with every counter that
+        counted them, in one transaction per 100 writes. An unfinished job is refunded with it
+        (its worker finds it gone and stores nothing)."""
         job_id = generation["job_id"]
-        job = self._table.get(*job_key(job_id))
-        rows = [
-            r
-            for r in self.results(generation["account_id"])
-            if r.get("generation_id") == generation["generation_id"]
-        ]
-        deletes = [TransactItem(kind="Delete", key={"PK": generation["PK"], "SK": generation["SK"]})]
-        # the result rows go with their counters, once: a concurrent delete that took them first
-        # fails this transaction's conditions
-        deletes += result_counts(rows, -1)
-        deletes += [
-            TransactItem(kind="Delete", key={"PK": r["PK"], "SK": r["SK"]}, condition="attribute_exists(PK)")
-            for r in rows
-        ]
-        deletes += [
-            TransactItem(kind="Delete", key=dict(zip(("PK", "SK"), result_key(r["result_id"]), strict=True)))
-            for r in rows
-        ]
-        if job is not None:
-            deletes.append(TransactItem(kind="Delete", key={"PK": job["PK"], "SK": job["SK"]}))
-        try:
-            for start in range(0, len(deletes), 100):
-                self._table.transact(deletes[start : start + 100])
-        except ConditionFailed:
-            if self._table.get(generation["PK"], generation["SK"]) is not None:
-                raise
-            return  # deleted by a concurrent request
-        self._blobs.delete_prefix(job_prefix(job_id))
+        for _ in range(3):
+            job = self._table.get(*job_key(job_id))
+            rows = self.results_of_generations(generation["account_id"], [int(generation["generation_id"])])
+            deletes = [
+                TransactItem(
+                    kind="Delete",
+                    key={"PK": generation["PK"], "SK": generation["SK"]},
+                    condition="attribute_exists(PK)",
+                )
+            ]
+            deletes += [
+                TransactItem(
+                    kind="Delete", key=dict(zip(("PK", "SK"), clothing_link_key(int(i), g), strict=True))
+                )
+                for g in [int(generation["generation_id"])]
+                for i in generation.get("clothing_item_ids") or []
+            ]
+            # the result rows go with their counters, once: a concurrent delete that took them
+            # first fails this transaction's conditions
+            deletes += result_counts(rows, -1)
+            deletes += [
+                TransactItem(
+                    kind="Delete", key={"PK": r["PK"], "SK": r["SK"]}, condition="attribute_exists(PK)"
+                )
+                for r in rows
+            ]
+            deletes += [
+                TransactItem(
+                    kind="Delete", key=dict(zip(("PK", "SK"), result_key(r["result_id"]), strict=True))
+                )
+                for r in rows
+            ]
+            if job is not None:
+                deletes += job_removal(job)
+            try:
+                for start in range(0, len(deletes), 100):
+                    self._table.transact(deletes[start : start + 100])
+            except ConditionFailed:
+                if self._table.get(generation["PK"], generation["SK"]) is None:
+                    return  # deleted by a concurrent request
+                continue  # the job moved on meanwhile (started, finished): read it again
+            self._blobs.delete_prefix(job_prefix(job_id))
+            return
+        raise WriteConflict(f"generation {generation['generation_id']} kept changing while it was deleted")
+
+
+def clothing_link_pk(clothing_item_id: int) -> str:
+    return f"WCLOTH#{clothing_item_id}"
+
+
+def clothing_link_key(clothing_item_id: int, generation_id: int) -> tuple[str, str]:
+    """A generation made with a clothing item, found from the item (its deletion's cascade)."""
+    return clothing_link_pk(clothing_item_id), f"WGEN#{generation_id:012d}"
+
+
+def clothing_links(
+    *, account_id: str, generation_id: int, job_id: str, clothing_item_ids: Sequence[int]
+) -> list[TransactItem]:
+    """The links written with a generation, one per clothing item it uses."""
+    writes = []
+    for clothing_item_id in dict.fromkeys(int(i) for i in clothing_item_ids):
+        pk, sk = clothing_link_key(clothing_item_id, generation_id)
+        item = {
+            "PK": pk,
+            "SK": sk,
+            "account_id": account_id,
+            "generation_id": generation_id,
+            "job_id": job_id,
+        }
+        writes.append(TransactItem(kind="Put", item=item))
+    return writes
+
+
+def job_removal(job: Item) -> list[TransactItem]:
+    """Deleting a job record for good: conditional on the state it was read in, its counters
+    down, and its credits back when it never finished (nor was refunded)."""
+    state = JobState(job["state"])
+    changes: dict[str, int] = {}
+    for name in job_counters(job):
+        changes[name] = -1
+        changes[f"{name}@{state.value}"] = -1
+    writes = [
+        TransactItem(
+            kind="Delete",
+            key={"PK": job["PK"], "SK": job["SK"]},
+            condition="#state = :state",
+            names={"#state": "state"},
+            values={":state": state.value},
+        ),
+        count_change(job["account_id"], changes),
+    ]
+    cost = int(job.get("cost") or 0)
+    if state not in TERMINAL_STATES and cost > 0 and not job.get("refunded"):
+        writes.append(refund_write(job["account_id"], cost))
+    return writes
