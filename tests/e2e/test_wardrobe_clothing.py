@@ -350,9 +350,17 @@ def test_update_changes_name_and_descriptions(alice: ApiUser, files_server: File
 
 
 def _fake_generation(account_id: str, clothing_item_id: int) -> tuple[tuple[str, str], ...]:
-    """A generation row and one result row that name the item, as the generation surface writes them."""
+    """A generation row, its job and one result row that name the item, as the generation
+    surface writes them."""
     from likeness.wardrobe.ids import IdAllocator
-    from likeness.wardrobe.store import generation_key, generation_result_key
+    from likeness.jobs.models import new_job_item
+    from likeness.wardrobe.store import (
+        GENERATION_INDEX_PREFIX,
+        GENERATION_JOB_TYPE,
+        clothing_links,
+        generation_key,
+        generation_result_key,
+    )
     from likeness.wiring import table
 
     db = table()
@@ -373,6 +381,22 @@ def _fake_generation(account_id: str, clothing_item_id: int) -> tuple[tuple[str,
             "clothing_item_ids": [clothing_item_id],
         }
     )
+    db.transact(
+        clothing_links(
+            account_id=account_id,
+            generation_id=generation_id,
+            job_id=f"missing-job-{generation_id}",
+            clothing_item_ids=[clothing_item_id],
+        )
+    )
+    job = new_job_item(
+        job_id=f"missing-job-{generation_id}",
+        job_type=GENERATION_JOB_TYPE,
+        account_id=account_id,
+        inputs={"generation_id": generation_id, "result_ids": [result_id]},
+        index_prefix=GENERATION_INDEX_PREFIX,
+    )
+    db.put(job | {"state": "succeeded"})
     result_pk, result_sk = generation_result_key(result_id)
     db.put(
         {

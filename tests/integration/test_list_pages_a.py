@@ -54,7 +54,12 @@ def _finished_generation(
     counters (as the runner completes one). Returns its id and its result ids."""
     from likeness.jobs.models import job_prefix, new_job_id, new_job_item, result_id_for, result_key
     from likeness.wardrobe.generation_job import WardrobeGenerator
-    from likeness.wardrobe.store import GENERATION_INDEX_PREFIX, GENERATION_JOB_TYPE, generation_key
+    from likeness.wardrobe.store import (
+        GENERATION_INDEX_PREFIX,
+        GENERATION_JOB_TYPE,
+        clothing_links,
+        generation_key,
+    )
     from likeness.wiring import blob_store, id_allocator, job_service, table
 
     ids = id_allocator()
@@ -96,6 +101,14 @@ def _finished_generation(
             "avatar_id": avatar_id,
             "created_at": job["created_at"],
         }
+    )
+    db.transact(
+        clothing_links(
+            account_id=caller.account_id,
+            generation_id=generation_id,
+            job_id=job_id,
+            clothing_item_ids=clothing_item_ids,
+        )
     )
     records = []
     for index in range(results):
