@@ -352,8 +352,8 @@ def test_update_changes_name_and_descriptions(alice: ApiUser, files_server: File
 def _fake_generation(account_id: str, clothing_item_id: int) -> tuple[tuple[str, str], ...]:
     """A generation row, its job and one result row that name the item, as the generation
     surface writes them."""
-    from likeness.wardrobe.ids import IdAllocator
     from likeness.jobs.models import new_job_item
+    from likeness.wardrobe.ids import IdAllocator
     from likeness.wardrobe.store import (
         GENERATION_INDEX_PREFIX,
         GENERATION_JOB_TYPE,
