@@ -38,6 +38,21 @@ def count_change(account_id: str, changes: Mapping[str, int]) -> TransactItem:
     )
 
 
+def counted_delete(account_id: str, key: tuple[str, str], counter: str) -> list[TransactItem]:
+    """Deleting one of the account's items and taking it out of its list's count, once: the
+    condition (it is there, and the account's) fails for a second delete or another account."""
+    pk, sk = key
+    return [
+        TransactItem(
+            kind="Delete",
+            key={"PK": pk, "SK": sk},
+            condition="attribute_exists(PK) AND account_id = :owner",
+            values={":owner": account_id},
+        ),
+        count_change(account_id, {counter: -1}),
+    ]
+
+
 def apply_change(table: DynamoTable, account_id: str, changes: Mapping[str, int]) -> None:
     """``count_change`` on its own, for a write that is not a transaction."""
     change = count_change(account_id, changes)

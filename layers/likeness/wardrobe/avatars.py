@@ -26,7 +26,7 @@ from likeness.accounts.models import Caller, Scope
 from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactItem
 from likeness.aws.s3 import BlobStore
 from likeness.clock import now_iso
-from likeness.counters import count_change, read_count
+from likeness.counters import count_change, counted_delete, read_count
 from likeness.errors import Forbidden, NotFound, Unprocessable
 from likeness.settings import Settings
 from likeness.wardrobe.clothing import CONTENT_TYPES, EXTENSIONS, fetch_image
@@ -290,19 +290,8 @@ class WardrobeAvatarService:
         self._require(caller, Scope.IDENTITIES_WRITE)
         account_id = caller.account_id
         self._owned(account_id, avatar_id)
-        pk, sk = wardrobe_avatar_key(avatar_id)
         try:
-            self._table.transact(
-                [
-                    TransactItem(
-                        kind="Delete",
-                        key={"PK": pk, "SK": sk},
-                        condition="attribute_exists(PK) AND account_id = :owner",
-                        values={":owner": account_id},
-                    ),
-                    count_change(account_id, {AVATARS_COUNTER: -1}),
-                ]
-            )
+            self._table.transact(counted_delete(account_id, wardrobe_avatar_key(avatar_id), AVATARS_COUNTER))
         except ConditionFailed as exc:
             raise self._not_found(avatar_id) from exc
         self._blobs.delete_prefix(avatar_prefix(account_id, avatar_id))

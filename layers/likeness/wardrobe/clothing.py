@@ -29,7 +29,7 @@ from likeness.accounts.service import AccountService, charge_write
 from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactItem
 from likeness.aws.s3 import BlobStore
 from likeness.clock import now_iso
-from likeness.counters import count_change, read_count
+from likeness.counters import count_change, counted_delete, read_count
 from likeness.errors import BadRequest, Forbidden, InsufficientCredits, LikenessError, NotFound, Unprocessable
 from likeness.observability import logger
 from likeness.settings import Settings
@@ -454,18 +454,9 @@ class ClothingService:
         removed = self._generations.delete_for_clothing_item(
             account_id=account_id, clothing_item_id=clothing_item_id
         )
-        pk, sk = clothing_item_key(clothing_item_id)
         try:
             self._table.transact(
-                [
-                    TransactItem(
-                        kind="Delete",
-                        key={"PK": pk, "SK": sk},
-                        condition="attribute_exists(PK) AND account_id = :owner",
-                        values={":owner": account_id},
-                    ),
-                    count_change(account_id, {CLOTHING_ITEMS_COUNTER: -1}),
-                ]
+                counted_delete(account_id, clothing_item_key(clothing_item_id), CLOTHING_ITEMS_COUNTER)
             )
         except ConditionFailed as exc:
             raise self._not_found(clothing_item_id) from exc
