@@ -14,14 +14,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import JSONResponse
 from mangum import Mangum
 
-from likeness.avatars.models import MAX_REFERENCE_IMAGES, AvatarGenerate, AvatarList, AvatarPublic, AvatarSave
+from likeness.avatars.models import AvatarGenerate, AvatarList, AvatarPublic, AvatarSave
 from likeness.avatars.service import AvatarService
 from likeness.http.app import create_app, provided
 from likeness.http.auth import CurrentCaller
 from likeness.jobs.idempotency import REPLAY_HEADER, validate_key
 from likeness.jobs.service import JobService, Submitted
 from likeness.observability import lambda_entrypoint, metrics
-from likeness.settings import get_settings
 from likeness.wiring import avatar_service, job_service
 
 Avatars = Annotated[AvatarService, Depends(provided(avatar_service))]
@@ -124,13 +123,9 @@ def list_engines(caller: CurrentCaller) -> dict[str, Any]:
     return {"object": "list", "data": [c.model_dump(mode="json") for c in engine_catalog()]}
 
 
-_reference_limit = get_settings().max_reference_image_bytes
-app = create_app(
-    title="Likeness avatar jobs",
-    routers=[avatars, jobs, engines],
-    # six base64 reference images at their size limit, plus the JSON around them
-    max_body_bytes=MAX_REFERENCE_IMAGES * (_reference_limit * 4 // 3 + 4) + 1024 * 1024,
-)
+# bodies up to what API Gateway and Lambda carry (likeness.http.limits): bigger reference
+# images come as {"upload_id"} (docs/uploads.md)
+app = create_app(title="Likeness avatar jobs", routers=[avatars, jobs, engines])
 asgi_handler = Mangum(app, lifespan="off")
 
 

@@ -15,9 +15,9 @@ from likeness.observability import lambda_entrypoint, metrics
 
 app = create_app(
     title="Likeness characters",
+    # bodies up to what API Gateway and Lambda carry (likeness.http.limits); an image over the
+    # spec's 8 MB limit can only come as an upload_id, and is then the spec's 422
     routers=[character_routes.router, image_routes.router],
-    # larger than the 8 MB image limit, so an oversized image gets the spec's 422, not a 413
-    max_body_bytes=32 * 1024 * 1024,
 )
 asgi_handler = Mangum(app, lifespan="off")
 

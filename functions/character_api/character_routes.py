@@ -5,7 +5,7 @@ Thin glue: every rule lives in likeness.characters; every answer is the spec's e
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 
@@ -38,14 +38,23 @@ from likeness.characters.models import (
 from likeness.characters.readiness import ReadinessService
 from likeness.characters.service import LIST_LIMIT, CharacterService, to_public, version_public
 from likeness.characters.sessions import SessionService, event_public, session_public
+from likeness.errors import Unprocessable
 from likeness.http.app import provided
 from likeness.http.auth import CurrentCaller
-from likeness.wiring import asset_service, character_service, readiness_service, session_service
+from likeness.uploads.service import UploadService, one_image_source
+from likeness.wiring import (
+    asset_service,
+    character_service,
+    readiness_service,
+    session_service,
+    upload_service,
+)
 
 Characters = Annotated[CharacterService, Depends(provided(character_service))]
 Sessions = Annotated[SessionService, Depends(provided(session_service))]
 Assets = Annotated[AssetService, Depends(provided(asset_service))]
 Readiness = Annotated[ReadinessService, Depends(provided(readiness_service))]
+Uploads = Annotated[UploadService, Depends(provided(upload_service))]
 router = APIRouter(tags=["characters"])
 
 Action = tuple[str, str]
@@ -219,15 +228,27 @@ async def upload_visual_asset(
     response: Response,
     caller: CurrentCaller,
     assets: Assets,
-    file: Annotated[UploadFile, File(description="PNG, JPEG or WebP, up to 8 MB")],
+    uploads: Uploads,
     category: Annotated[str, Form()],
     asset_key: Annotated[str, Form()],
     label: Annotated[str, Form()],
+    file: Annotated[UploadFile | None, File(description="PNG, JPEG or WebP, up to 8 MB")] = None,
+    upload_id: Annotated[str | None, Form(max_length=100, description="POST /uploads' id, not file")] = None,
     visual_summary: Annotated[str | None, Form()] = None,
     visual_description: Annotated[str | None, Form()] = None,
 ) -> Envelope[VisualAssetPublic]:
+    one_image_source(
+        file_field="file", sent_file=file is not None, upload_field="upload_id", upload_id=upload_id
+    )
+    if file is None and not upload_id:
+        raise Unprocessable(
+            "file: the image is missing",
+            code="invalid_request",
+            fix="Send the image as the multipart field file, or upload it (POST /uploads) and send "
+            "upload_id.",
+        )
     # one byte over the limit is enough to refuse it
-    data = await file.read(MAX_ASSET_BYTES + 1)
+    data = await file.read(MAX_ASSET_BYTES + 1) if file is not None else b""
     upload = AssetUpload(
         asset_key=asset_key,
         label=label,
@@ -237,9 +258,14 @@ async def upload_visual_asset(
     # face detection is CPU work: keep it off the event loop
     from starlette.concurrency import run_in_threadpool
 
-    item = await run_in_threadpool(
-        lambda: assets.upload(caller=caller, slug=slug, category=category, upload=upload, data=data)
-    )
+    def store() -> dict[str, Any]:
+        # an upload's bytes go through the same checks as a file's
+        with uploads.claimed(caller=caller, uploads={"upload_id": upload_id} if upload_id else {}) as got:
+            return assets.upload(
+                caller=caller, slug=slug, category=category, upload=upload, data=got.get("upload_id", data)
+            )
+
+    item = await run_in_threadpool(store)
     base = _base(slug)
     response.headers["Location"] = f"{base}/visual-assets/{item['asset_id']}"
     if item["category"] == "identity":

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Resp
 from fastapi.responses import JSONResponse
 from mangum import Mangum
 
-from likeness.errors import PayloadTooLarge
+from likeness.errors import PayloadTooLarge, Unprocessable
 from likeness.http.app import create_app, provided
 from likeness.http.auth import CurrentCaller
 from likeness.identities.drafts import DraftBatch, DraftService, IdentityDraftsCreate
@@ -27,10 +27,12 @@ from likeness.identities.service import IdentityService
 from likeness.jobs.idempotency import REPLAY_HEADER, validate_key
 from likeness.observability import lambda_entrypoint, metrics
 from likeness.settings import get_settings
-from likeness.wiring import draft_service, identity_service
+from likeness.uploads.service import UploadService, one_image_source
+from likeness.wiring import draft_service, identity_service, upload_service
 
 Identities = Annotated[IdentityService, Depends(provided(identity_service))]
 Drafts = Annotated[DraftService, Depends(provided(draft_service))]
+Uploads = Annotated[UploadService, Depends(provided(upload_service))]
 router = APIRouter(prefix="/identity", tags=["identities"])
 
 
@@ -40,26 +42,44 @@ async def upload_identity(
     response: Response,
     caller: CurrentCaller,
     identities: Identities,
-    file: Annotated[UploadFile, File(description="PNG, JPEG or WebP photo showing exactly one face")],
+    uploads: Uploads,
     name: Annotated[str, Form(max_length=100)],
+    file: Annotated[
+        UploadFile | None, File(description="PNG, JPEG or WebP photo showing exactly one face")
+    ] = None,
+    upload_id: Annotated[str | None, Form(max_length=100, description="POST /uploads' id, not file")] = None,
     visibility: Annotated[Visibility, Form()] = Visibility.PRIVATE,
 ) -> IdentityPublic:
-    limit = get_settings().max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"the file is larger than {limit // (1024 * 1024)} MB")
+    one_image_source(
+        file_field="file", sent_file=file is not None, upload_field="upload_id", upload_id=upload_id
+    )
+    data = b""
+    if file is not None:
+        limit = get_settings().max_upload_bytes
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLarge(f"the file is larger than {limit // (1024 * 1024)} MB")
+    elif not upload_id:
+        raise Unprocessable(
+            "file: the photo is missing",
+            code="invalid_request",
+            fix="Send the photo as the multipart field file, or upload it (POST /uploads) and send "
+            "upload_id.",
+        )
     create = IdentityCreate(name=name, visibility=visibility)
+    correlation_id = request.scope["state"].get("correlation_id")
+
+    def upload() -> IdentityPublic:
+        # an upload_id's bytes are validated exactly as the file's: the same call below
+        with uploads.claimed(caller=caller, uploads={"upload_id": upload_id} if upload_id else {}) as got:
+            return identities.upload_identity(
+                caller=caller, create=create, data=got.get("upload_id", data), correlation_id=correlation_id
+            )
+
     # face detection is CPU work: keep it off the event loop
     from starlette.concurrency import run_in_threadpool
 
-    created = await run_in_threadpool(
-        lambda: identities.upload_identity(
-            caller=caller,
-            create=create,
-            data=data,
-            correlation_id=request.scope["state"].get("correlation_id"),
-        )
-    )
+    created = await run_in_threadpool(upload)
     response.headers["Location"] = f"/identity/{created.identity_code}"
     metrics.add_metric(name="IdentitiesUploaded", unit=MetricUnit.Count, value=1)
     return created
@@ -169,10 +189,9 @@ def delete_identity(identity_code: str, caller: CurrentCaller, identities: Ident
 
 app = create_app(
     title="Likeness studio identities",
+    # bodies up to what API Gateway and Lambda carry (likeness.http.limits): bigger photos
+    # come as upload ids from POST /uploads (docs/uploads.md)
     routers=[router],
-    # room for a maximum-size upload, or a base64 reference image in a drafts request
-    max_body_bytes=max(get_settings().max_upload_bytes, get_settings().max_reference_image_bytes * 4 // 3)
-    + 256 * 1024,
 )
 asgi_handler = Mangum(app, lifespan="off")
 

@@ -16,15 +16,12 @@ from mangum import Mangum
 from functions.media_api import file_routes, identity_routes
 from likeness.http.app import create_app
 from likeness.observability import lambda_entrypoint, metrics
-from likeness.settings import get_settings
 
-_settings = get_settings()
 app = create_app(
     title="Likeness media identities",
+    # bodies up to what API Gateway and Lambda carry (likeness.http.limits); bigger files go
+    # through POST /api/v1/files/uploads, bigger profile images through POST /uploads
     routers=[file_routes.router, identity_routes.router],
-    # a file at its upload limit with its subtitles and the multipart framing around them, so an
-    # oversized file gets the route's own 413 with its fix
-    max_body_bytes=_settings.media_max_upload_bytes + _settings.media_max_subtitles_bytes + 1024 * 1024,
 )
 asgi_handler = Mangum(app, lifespan="off")
 

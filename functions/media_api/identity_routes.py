@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from likeness.http.app import provided
+from likeness.http.app import json_body, provided
 from likeness.http.auth import CurrentCaller
 from likeness.media.identities import MediaIdentityService
 from likeness.media.models import (
@@ -39,9 +39,11 @@ from likeness.media.models import (
     SplitResult,
 )
 from likeness.settings import get_settings
-from likeness.wiring import media_identity_service
+from likeness.uploads.service import UploadRef, UploadService, one_image_source
+from likeness.wiring import media_identity_service, upload_service
 
 Identities = Annotated[MediaIdentityService, Depends(provided(media_identity_service))]
+Uploads = Annotated[UploadService, Depends(provided(upload_service))]
 router = APIRouter(prefix="/api/v1", tags=["media identities"])
 Page = Annotated[int, Query(ge=1)]
 PageSize = Annotated[int, Query(ge=1, le=100)]
@@ -189,19 +191,36 @@ def split_identity(
 # ---------------------------------------------------------------------------- profile image
 @router.post("/identity/{identity_uuid}/profile-image")
 async def upload_profile_image(
-    identity_uuid: str, request: Request, caller: CurrentCaller, identities: Identities
+    identity_uuid: str, request: Request, caller: CurrentCaller, identities: Identities, uploads: Uploads
 ) -> ProfileImageSaved:
-    """multipart field ``image``: JPEG or PNG showing one face."""
+    """multipart field ``image``: JPEG or PNG showing one face; or, for an image uploaded with
+    POST /uploads, its ``upload_id`` (a multipart field, or the JSON body ``{"upload_id"}``)."""
     data: bytes | None = None
+    upload_id: str | None = None
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         async with request.form(max_files=2, max_fields=10) as form:
-            image = form.get("image")
+            image, field = form.get("image"), form.get("upload_id")
+            upload_id = field if isinstance(field, str) and field else None
+            one_image_source(
+                file_field="image",
+                sent_file=isinstance(image, UploadFile),
+                upload_field="upload_id",
+                upload_id=upload_id,
+            )
             if isinstance(image, UploadFile):
                 data = await image.read(get_settings().max_upload_bytes + 1)
+    elif request.headers.get("content-type", "").lower().startswith("application/json"):
+        upload_id = UploadRef.model_validate(await json_body(request)).upload_id
+
+    def save() -> ProfileImageSaved:
+        # an upload's bytes go through the same checks as the image field's
+        with uploads.claimed(caller=caller, uploads={"upload_id": upload_id} if upload_id else {}) as got:
+            return identities.set_profile_image(
+                caller=caller, identity_uuid=identity_uuid, data=got.get("upload_id", data)
+            )
+
     # decoding and face detection are CPU work: keep them off the event loop
-    return await run_in_threadpool(
-        lambda: identities.set_profile_image(caller=caller, identity_uuid=identity_uuid, data=data)
-    )
+    return await run_in_threadpool(save)
 
 
 @router.get("/identity/{identity_uuid}/profile-image")

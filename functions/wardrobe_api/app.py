@@ -9,16 +9,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
-from functions.wardrobe_api import avatar_routes, clothing_routes, generation_routes
+from functions.wardrobe_api import avatar_routes, clothing_routes, generation_routes, upload_routes
 from likeness.http.app import create_app
 from likeness.observability import lambda_entrypoint, metrics
-from likeness.settings import get_settings
 
 app = create_app(
     title="Likeness wardrobe and generation",
-    routers=[clothing_routes.router, generation_routes.router, avatar_routes.router],
-    # room for the multipart envelope around a front and a back image
-    max_body_bytes=2 * get_settings().max_upload_bytes + 256 * 1024,
+    # bodies up to what API Gateway and Lambda carry (likeness.http.limits); bigger images come
+    # as upload ids from POST /uploads (served here too)
+    routers=[clothing_routes.router, generation_routes.router, avatar_routes.router, upload_routes.router],
 )
 asgi_handler = Mangum(app, lifespan="off")
 

@@ -12,6 +12,7 @@ from likeness.errors import PayloadTooLarge, Unprocessable
 from likeness.http.app import json_body, provided
 from likeness.http.auth import CurrentCaller
 from likeness.settings import get_settings
+from likeness.uploads.service import UploadService, one_image_source
 from likeness.wardrobe.clothing import (
     ClothingItemCreate,
     ClothingItemPublic,
@@ -20,9 +21,10 @@ from likeness.wardrobe.clothing import (
     DeletedMessage,
 )
 from likeness.wardrobe.pages import DEFAULT_ITEMS_PER_PAGE, MAX_ITEMS_PER_PAGE, Page
-from likeness.wiring import clothing_service
+from likeness.wiring import clothing_service, upload_service
 
 Clothing = Annotated[ClothingService, Depends(provided(clothing_service))]
+Uploads = Annotated[UploadService, Depends(provided(upload_service))]
 router = APIRouter(tags=["clothing items"])
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
@@ -39,20 +41,45 @@ async def _read_file(upload: StarletteUploadFile | None) -> bytes | None:
 
 @router.post("/clothing-item", status_code=status.HTTP_201_CREATED, response_model=ClothingItemPublic)
 async def create_clothing_item(
-    request: Request, response: Response, caller: CurrentCaller, clothing: Clothing
+    request: Request, response: Response, caller: CurrentCaller, clothing: Clothing, uploads: Uploads
 ) -> ClothingItemPublic:
-    """Create an item from uploaded files (``file``, ``back_file``) or image URLs.
+    """Create an item from uploaded files (``file``, ``back_file``), the ids of images uploaded
+    with POST /uploads (``upload_id``, ``back_upload_id``) or image URLs.
 
-    multipart/form-data as the spec says; a JSON body with the same fields (URLs only) works too.
+    multipart/form-data as the spec says; a JSON body with the same fields (no files) works too.
     """
     fields, files = await _request_fields(request)
+    upload_ids: dict[str, str] = {}
+    for file_field, upload_field in (("file", "upload_id"), ("back_file", "back_upload_id")):
+        upload_id = fields.pop(upload_field, None)
+        if upload_id is not None and not isinstance(upload_id, str):
+            raise Unprocessable(f"{upload_field} must be a string", code="invalid_request")
+        one_image_source(
+            file_field=file_field,
+            sent_file=file_field in files,
+            upload_field=upload_field,
+            upload_id=upload_id,
+        )
+        if upload_id:
+            upload_ids[upload_field] = upload_id
     create = ClothingItemCreate.model_validate(fields)
     front_data = await _read_file(files.get("file"))
     back_data = await _read_file(files.get("back_file"))
+
+    def create_item() -> ClothingItemPublic:
+        # an upload's bytes go through the same checks as a file's
+        with uploads.claimed(caller=caller, uploads=upload_ids) as uploaded:
+            return clothing.create(
+                caller=caller,
+                create=create,
+                front_file=uploaded.get("upload_id", front_data),
+                back_file=uploaded.get("back_upload_id", back_data),
+                front_field="upload_id" if "upload_id" in uploaded else "file",
+                back_field="back_upload_id" if "back_upload_id" in uploaded else "back_file",
+            )
+
     # fetching, decoding and garment vision are blocking work: keep them off the event loop
-    created = await run_in_threadpool(
-        lambda: clothing.create(caller=caller, create=create, front_file=front_data, back_file=back_data)
-    )
+    created = await run_in_threadpool(create_item)
     response.headers["Location"] = f"/clothing-item/{created.clothing_item_id}"
     return created
 

@@ -4,6 +4,12 @@ A request is matched against the routes the template declares (``{name}`` is one
 segment, ``{proxy+}`` one or more, ``ANY`` every method) and handed, unchanged, to the
 function module's ASGI ``app`` - the FastAPI app that ``Mangum`` wraps in Lambda. Going
 through Mangum would add a JSON round trip per request and hide tracebacks from the console.
+
+As API Gateway does, the gateway takes the whole body before the function runs, and refuses one
+that could not travel in a synchronous Lambda invocation (``MAX_REQUEST_BODY_BYTES``, about
+4.45 MB once base64 is accounted for: likeness.http.limits) with a 413 whose ``fix`` names the
+upload route. A declared Content-Length over the limit is refused without reading the body into
+memory, and a chunked body is cut off as soon as it passes the limit.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import anyio.to_thread
 
 from infra.local.consumers import LocalLambdaContext
 from infra.local.template import HttpRoute, Template
+from likeness.http.limits import MAX_REQUEST_BODY_BYTES, body_too_large
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +130,10 @@ class Gateway:
         app_attribute: str = "app",
         importer: Callable[[str], Any] = importlib.import_module,
         account_id: str = "123456789012",
+        max_body_bytes: int = MAX_REQUEST_BODY_BYTES,
     ) -> None:
         compiled = [compile_route(r) for r in routes]
+        self.max_body_bytes = max_body_bytes
         self._routes = sorted(compiled, key=lambda c: c.sort_key)
         self._functions = dict(functions or {})
         self._app_attribute = app_attribute
@@ -212,6 +221,15 @@ class Gateway:
             return
 
         try:
+            body = await self._read_body(scope, receive)
+        except _ClientGone:  # API Gateway would not invoke the function either
+            return
+        if body is None:
+            log.info("413: %s %s has a body over %d bytes", method, path, self.max_body_bytes)
+            await _send_json(send, 413, {"detail": body_too_large(path, self.max_body_bytes)})
+            return
+
+        try:
             # first hit imports the module (maybe heavy): keep the event loop serving meanwhile
             app = await anyio.to_thread.run_sync(self._load_app, route.module)
         except Exception:
@@ -233,11 +251,30 @@ class Gateway:
         try:
             # the Lambda handler (not called here) would name the function in every log line
             with _invocation(route.function_logical_id, function_scope["aws.context"]):
-                await app(function_scope, receive, tracking_send)
+                await app(function_scope, _replay(body, receive), tracking_send)
         except Exception:
             log.exception("unhandled error in %s (%s %s)", route.function_logical_id, method, path)
             if not started:  # as API Gateway does when the function fails
                 await _send_json(send, 500, error_body("internal_error", "Internal Server Error"))
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole body, or None when it is over the limit (the rest of it is never read)."""
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            return None  # not read at all
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None  # the rest is never read
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     def _function_scope(self, scope: Scope, route: HttpRoute, params: dict[str, str]) -> Scope:
         """The scope Mangum would build: same path, plus ``aws.event`` and ``aws.context``."""
@@ -278,13 +315,32 @@ class Gateway:
                 "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
                 "timeEpoch": int(now * 1000),
             },
-            "isBase64Encoded": False,  # the body is streamed to the app, not copied here
+            "isBase64Encoded": False,  # the body is handed to the app as bytes, not copied here
         }
         if params:
             event["pathParameters"] = params
         if "cookie" in headers:
             event["cookies"] = [c.strip() for c in headers["cookie"].split(";")]
         return {**scope, "root_path": "", "aws.event": event, "aws.context": context}
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its body arrived."""
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The app's ``receive``: the body read by the gateway in one message, then the client's
+    own messages (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def create_gateway(template: Template | None = None) -> Gateway:

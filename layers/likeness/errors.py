@@ -83,6 +83,13 @@ class WriteConflict(Conflict):
         )
 
 
+class Gone(LikenessError):
+    """It existed, and is no longer usable (an upload past its expiry)."""
+
+    status_code = 410
+    code = "gone"
+
+
 class PayloadTooLarge(LikenessError):
     status_code = 413
     code = "payload_too_large"

@@ -1,4 +1,6 @@
-"""Images sent inside JSON: data URLs (``data:image/png;base64,...``) or raw base64.
+"""Images sent inside JSON: data URLs (``data:image/png;base64,...``) or raw base64, or
+``{"upload_id"}`` naming an image uploaded with POST /uploads (likeness.uploads: its bytes get
+``check_image``, the same checks).
 
 Checked where they arrive, so a bad one is a 4xx and no job is created: the base64 must
 decode, the bytes must be a JPEG, PNG or WebP that Pillow can fully load (a truncated file
@@ -78,6 +80,13 @@ def decode_inline_image(
         )
     except (binascii.Error, ValueError) as exc:
         raise ImageRejected(f"{label} is not valid base64: {exc}") from exc
+    return check_image(data, label=label, max_bytes=max_bytes, max_pixels=max_pixels, declared=declared)
+
+
+def check_image(
+    data: bytes, *, label: str, max_bytes: int, max_pixels: int = 40_000_000, declared: str | None = None
+) -> InlineImage:
+    """Verify an image's bytes (an inline image once decoded, or an upload): size, type, pixels."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(
             f"{label} is larger than {max_bytes // (1024 * 1024)} MB",

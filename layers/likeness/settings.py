@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from likeness.http.limits import MAX_REQUEST_BODY_BYTES
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIKENESS_", extra="ignore")
@@ -21,8 +23,10 @@ class Settings(BaseSettings):
     event_bus_name: str = "likeness"
     event_source: str = "likeness"
 
-    # uploads
-    # API Gateway refuses payloads over 10 MB, so a bigger limit could never be reached
+    # uploads. An image sent inside a request is also held to the request's own ceiling
+    # (likeness.http.limits: about 4.45 MB of body, what API Gateway and Lambda carry); up to the
+    # limits below it comes as an upload_id from POST /uploads (docs/uploads.md)
+    # identity photos, garments, wardrobe avatars, media profile images
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=1)
     min_image_side: int = Field(default=64, ge=1)
@@ -63,8 +67,12 @@ class Settings(BaseSettings):
     # the model used by any request that names none: avatar jobs, drafts, character probes and
     # inventory, and the wardrobe's default model_slug
     default_image_model: str = "classical"
-    # inline reference images (avatar jobs, identity drafts): the avatar-jobs spec's 15 MB
+    # reference images (avatar jobs, identity drafts): the avatar-jobs spec's 15 MB (inline, base64
+    # in JSON, one fits up to about 3.3 MB; bigger ones come as {"upload_id"})
     max_reference_image_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
+    # POST /uploads: how long the presigned PUT and the upload_id it answers with stay usable
+    # (template.yaml's lifecycle rule on uploads/ removes what nobody claimed a day later)
+    upload_ttl_seconds: int = Field(default=3600, ge=60, le=12 * 3600)
 
     # webhooks: per-attempt timeout, and the delays (seconds) between attempts; jitter and a
     # receiver's Retry-After stretch them. The default spans about 28 hours.
@@ -84,9 +92,10 @@ class Settings(BaseSettings):
     # the queue's maxReceiveCount and the job definition's RetryStrategy: on the last attempt a
     # consumer fails the file with the error instead of leaving it "processing"
     media_index_max_attempts: int = Field(default=3, ge=1, le=10)
-    # a file sent in the request body (multipart). API Gateway stops payloads at 10 MB; bigger files
-    # go to S3 first (POST /api/v1/files/uploads hands out a presigned PUT) and are named by s3_key
-    media_max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # a file sent in the request body (multipart): no more than a request can carry through API
+    # Gateway and Lambda (likeness.http.limits); bigger files go to S3 first (POST
+    # /api/v1/files/uploads hands out a presigned PUT) and are named by s3_key
+    media_max_upload_bytes: int = Field(default=MAX_REQUEST_BODY_BYTES, ge=1024)
     # a file named by s3_key (S3's single PUT stops at 5 GB)
     media_max_source_bytes: int = Field(default=5 * 1024 * 1024 * 1024, ge=1024)
     media_max_subtitles_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
@@ -117,6 +126,13 @@ class Settings(BaseSettings):
     provider_max_output_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
     # identity_check=enforce: generations per output before the job fails identity_not_preserved
     identity_max_attempts: int = Field(default=3, ge=1, le=10)
+
+    @property
+    def upload_max_bytes(self) -> int:
+        """The largest image any route takes (POST /uploads refuses a bigger declared size)."""
+        from likeness.characters.models import MAX_ASSET_BYTES
+
+        return max(self.max_upload_bytes, self.max_reference_image_bytes, MAX_ASSET_BYTES)
 
 
 @lru_cache(maxsize=1)

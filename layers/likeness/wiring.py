@@ -115,6 +115,7 @@ def avatar_service(settings: Settings | None = None) -> AvatarService:
         blobs=blob_store(settings),
         settings=settings,
         library=ReferenceLibrary(table=table(settings)),
+        uploads=upload_service(settings),
     )
 
 
@@ -128,6 +129,7 @@ def draft_service(settings: Settings | None = None) -> DraftService:
         identities=identity_service(settings),
         settings=settings,
         library=ReferenceLibrary(table=table(settings)),
+        uploads=upload_service(settings),
     )
 
 
@@ -323,6 +325,7 @@ def wardrobe_avatar_service(settings: Settings | None = None) -> WardrobeAvatarS
         ids=id_allocator(settings),
         generations=generation_store(settings),
         settings=settings,
+        uploads=upload_service(settings),
     )
 
 
@@ -447,3 +450,15 @@ def media_index_job(settings: Settings | None = None) -> MediaIndexJob:
     return MediaIndexJob(
         store=media_store(settings), events=event_publisher(settings), indexer=lambda: media_indexer()
     )
+
+
+# ---- presigned image uploads (POST /uploads), used in place of inline images
+if TYPE_CHECKING:
+    from likeness.uploads.service import UploadService
+
+
+def upload_service(settings: Settings | None = None) -> UploadService:
+    from likeness.uploads.service import UploadService
+
+    settings = settings or get_settings()
+    return UploadService(table=table(settings), blobs=blob_store(settings), settings=settings)

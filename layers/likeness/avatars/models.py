@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from likeness.storable import storable
+from likeness.uploads.service import UploadRef
 
 AVATAR_JOB_TYPE = "avatar_generation"
 MAX_REFERENCE_IMAGES = 6
@@ -44,7 +45,10 @@ class AvatarGenerate(BaseModel):
     prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
     # flat: steers composition, style and context; unknown keys are kept and ignored downstream
     hints: Annotated[dict[str, HintValue], AfterValidator(storable)] = Field(default_factory=dict)
-    reference_images: list[str] | None = Field(default=None, min_length=1, max_length=MAX_REFERENCE_IMAGES)
+    # each a data URL or raw base64, or {"upload_id"} for an image uploaded with POST /uploads
+    reference_images: list[str | UploadRef] | None = Field(
+        default=None, min_length=1, max_length=MAX_REFERENCE_IMAGES
+    )
     output: AvatarOutput = Field(default_factory=AvatarOutput)
     client_reference_id: Annotated[str, StringConstraints(max_length=200)] | None = None
     metadata: dict[str, Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE)]] | None = None

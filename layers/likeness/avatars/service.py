@@ -28,13 +28,14 @@ from likeness.counters import count_change, read_count
 from likeness.engines.base import EngineError, Operation
 from likeness.engines.selection import require_engine
 from likeness.errors import Conflict, NotFound, Unprocessable
-from likeness.inline_images import decode_inline_image
+from likeness.inline_images import InlineImage
 from likeness.jobs.generation import resolve_identity_check
 from likeness.jobs.idempotency import request_fingerprint
 from likeness.jobs.models import JobState, epoch_of
 from likeness.jobs.service import InputBlob, JobService, JobSubmission, Submitted
 from likeness.library import ReferenceLibrary
 from likeness.settings import Settings
+from likeness.uploads.service import UploadService, claimed_or_none, image_input, upload_fields
 
 # saved avatars of the account (there is no delete: an avatar stays until the account goes)
 AVATARS_COUNTER = "avatars"
@@ -53,12 +54,14 @@ class AvatarService:
         blobs: BlobStore,
         settings: Settings,
         library: ReferenceLibrary | None = None,
+        uploads: UploadService | None = None,
     ) -> None:
         self._jobs = jobs
         self._table = table
         self._blobs = blobs
         self._settings = settings
         self._library = library
+        self._uploads = uploads
 
     # ------------------------------------------------------------------ generate
     def generate(
@@ -71,15 +74,46 @@ class AvatarService:
     ) -> Submitted:
         self._jobs.require(caller, Scope.IDENTITIES_WRITE)
         fingerprint = self.fingerprint(request) if idempotency_key is not None else None
-        references = [
-            decode_inline_image(
-                value,
-                label=f"reference_images[{index}]",
-                max_bytes=self._settings.max_reference_image_bytes,
-                max_pixels=self._settings.max_image_pixels,
+        labelled = {f"reference_images[{i}]": value for i, value in enumerate(request.reference_images or [])}
+        named = upload_fields(labelled)
+        if named and idempotency_key is not None and fingerprint is not None:
+            # a retry of a request that went through: its uploads are used, its answer stored
+            replay = self._jobs.replayed(
+                caller=caller, idempotency_key=idempotency_key, fingerprint=fingerprint
             )
-            for index, value in enumerate(request.reference_images or [])
-        ]
+            if replay is not None:
+                return replay
+        # {"upload_id"} references are claimed for the request: used once it is accepted
+        with claimed_or_none(self._uploads, caller=caller, named=named) as uploaded:
+            references = [
+                image_input(
+                    value,
+                    label=label,
+                    uploaded=uploaded,
+                    max_bytes=self._settings.max_reference_image_bytes,
+                    max_pixels=self._settings.max_image_pixels,
+                )
+                for label, value in labelled.items()
+            ]
+            return self._submit(
+                caller=caller,
+                request=request,
+                references=references,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                correlation_id=correlation_id,
+            )
+
+    def _submit(
+        self,
+        *,
+        caller: Caller,
+        request: AvatarGenerate,
+        references: list[InlineImage],
+        idempotency_key: str | None,
+        fingerprint: str | None,
+        correlation_id: str | None,
+    ) -> Submitted:
         if request.hints.get("composition") == FACE_IN_SCENE and len(references) != 2:
             raise Unprocessable(
                 f"hints.composition {FACE_IN_SCENE!r} needs exactly 2 reference_images (the person, "

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    size: int
+    content_type: str
 
 
 class BlobStore:
@@ -67,6 +74,16 @@ class BlobStore:
             raise
         return int(resp["ContentLength"])
 
+    def head(self, key: str) -> ObjectHead | None:
+        """The object's size and Content-Type, or None when there is no such object."""
+        try:
+            resp = self._client.head_object(Bucket=self.bucket, Key=key)
+        except self._client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return ObjectHead(size=int(resp["ContentLength"]), content_type=str(resp.get("ContentType", "")))
+
     def get_head(self, key: str, length: int) -> bytes:
         """The object's first ``length`` bytes (enough to sniff its format)."""
         resp = self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max(length, 1) - 1}")
@@ -80,10 +97,21 @@ class BlobStore:
         """Stream the object to a local file."""
         self._client.download_file(self.bucket, key, path)
 
-    def signed_upload_url(self, key: str, *, expires_in: int) -> str:
-        """A presigned PUT for ``key``: the client uploads the body itself (``curl -T file URL``)."""
-        return str(
-            self._client.generate_presigned_url(
-                "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
-            )
-        )
+    def signed_upload_url(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        content_type: str | None = None,
+        content_length: int | None = None,
+    ) -> str:
+        """A presigned PUT for ``key``: the client uploads the body itself (``curl -T file URL``).
+
+        A ``content_type`` / ``content_length`` given here is signed (SigV4 signs those headers):
+        S3 refuses a PUT that sends other values, so the client must send exactly these."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if content_type is not None:
+            params["ContentType"] = content_type
+        if content_length is not None:
+            params["ContentLength"] = content_length
+        return str(self._client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in))

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from likeness import __version__
 from likeness.errors import BadRequest, LikenessError
+from likeness.http.limits import MAX_REQUEST_BODY_BYTES, body_too_large
 from likeness.observability import logger
 
 CORRELATION_HEADER = "x-request-id"
@@ -52,7 +53,8 @@ class CorrelationIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuse bodies over the limit before they are parsed (413, the standard shape)."""
+    """Refuse bodies over the limit before they are parsed (413, the standard shape, with a
+    ``fix`` naming the upload route when the limit is API Gateway's: likeness.http.limits)."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -83,9 +85,8 @@ class BodySizeLimitMiddleware:
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413, "payload_too_large", f"the request body is larger than {self.max_bytes // (1024 * 1024)} MB"
-        )
+        detail = body_too_large(scope.get("path", ""), self.max_bytes)
+        response = error_response(413, **detail)
         await response(scope, receive, send)
 
 
@@ -112,7 +113,11 @@ async def json_body(request: Request) -> Any:
     return parse_json(await request.body())
 
 
-def create_app(*, title: str, routers: Sequence[APIRouter], max_body_bytes: int) -> FastAPI:
+def create_app(
+    *, title: str, routers: Sequence[APIRouter], max_body_bytes: int = MAX_REQUEST_BODY_BYTES
+) -> FastAPI:
+    """``max_body_bytes``: at most what API Gateway and Lambda let through (a bigger value would
+    pass under uvicorn what AWS refuses, so it is capped)."""
     app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     for router in routers:
         app.include_router(router)
@@ -159,7 +164,7 @@ def create_app(*, title: str, routers: Sequence[APIRouter], max_body_bytes: int)
         logger.exception("unhandled error")
         return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
 
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=min(max_body_bytes, MAX_REQUEST_BODY_BYTES))
     app.add_middleware(CorrelationIdMiddleware)
     return app
 

@@ -25,7 +25,7 @@ from likeness.engines.prompts import draft_prompt
 from likeness.engines.selection import require_engine
 from likeness.errors import Unprocessable
 from likeness.identities.service import DRAFT_JOB_TYPE, IdentityService
-from likeness.inline_images import decode_inline_image
+from likeness.inline_images import InlineImage
 from likeness.jobs.generation import EngineExecutor, generate_verified
 from likeness.jobs.idempotency import request_fingerprint
 from likeness.jobs.models import epoch_of
@@ -33,6 +33,7 @@ from likeness.jobs.runner import ProducedResult
 from likeness.jobs.service import InputBlob, JobService, JobSubmission, Submitted
 from likeness.library import ReferenceLibrary
 from likeness.settings import Settings
+from likeness.uploads.service import UploadRef, UploadService, claimed_or_none, image_input, upload_fields
 
 if TYPE_CHECKING:
     pass
@@ -59,7 +60,10 @@ class IdentityDraftsCreate(BaseModel):
     )
     instructions: list[DraftInstruction] | None = Field(default=None, min_length=1, max_length=50)
     num_drafts: int = Field(default=4, ge=1, le=MAX_DRAFTS)
-    reference_image: str | None = Field(default=None, description="data URL or raw base64 (JPEG/PNG/WebP)")
+    reference_image: str | UploadRef | None = Field(
+        default=None,
+        description='data URL or raw base64 (JPEG/PNG/WebP), or {"upload_id"} from POST /uploads',
+    )
     identity_codes: list[str] | None = Field(default=None, min_length=1, max_length=5)
     output: AvatarOutput = Field(default_factory=AvatarOutput)
     # the engine or hosted model; none: the deployment's default model
@@ -105,11 +109,13 @@ class DraftService:
         identities: IdentityService,
         settings: Settings,
         library: ReferenceLibrary | None = None,
+        uploads: UploadService | None = None,
     ) -> None:
         self._jobs = jobs
         self._identities = identities
         self._settings = settings
         self._library = library
+        self._uploads = uploads
 
     def create_drafts(
         self,
@@ -120,14 +126,46 @@ class DraftService:
         correlation_id: str | None = None,
     ) -> Submitted:
         self._jobs.require(caller, Scope.IDENTITIES_WRITE)
-        reference = None
-        if request.reference_image is not None:
-            reference = decode_inline_image(
-                request.reference_image,
-                label="reference_image",
-                max_bytes=self._settings.max_reference_image_bytes,
-                max_pixels=self._settings.max_image_pixels,
+        named = upload_fields({"reference_image": request.reference_image})
+        if named and idempotency_key is not None:
+            # a retry of a request that went through: its upload is used, its answer stored
+            replay = self._jobs.replayed(
+                caller=caller, idempotency_key=idempotency_key, fingerprint=self._fingerprint(request)
             )
+            if replay is not None:
+                return replay
+        # an {"upload_id"} reference is claimed for the request: used once it is accepted
+        with claimed_or_none(self._uploads, caller=caller, named=named) as uploaded:
+            reference = None
+            if request.reference_image is not None:
+                reference = image_input(
+                    request.reference_image,
+                    label="reference_image",
+                    uploaded=uploaded,
+                    max_bytes=self._settings.max_reference_image_bytes,
+                    max_pixels=self._settings.max_image_pixels,
+                )
+            return self._submit(
+                caller=caller,
+                request=request,
+                reference=reference,
+                idempotency_key=idempotency_key,
+                correlation_id=correlation_id,
+            )
+
+    @staticmethod
+    def _fingerprint(request: IdentityDraftsCreate) -> str:
+        return request_fingerprint("POST /identity/create", request.model_dump(mode="json"))
+
+    def _submit(
+        self,
+        *,
+        caller: Caller,
+        request: IdentityDraftsCreate,
+        reference: InlineImage | None,
+        idempotency_key: str | None,
+        correlation_id: str | None,
+    ) -> Submitted:
         sources = {
             code: self._identities.usable_source(caller=caller, identity_code=code)
             for code in dict.fromkeys(request.identity_codes or [])
@@ -149,9 +187,7 @@ class DraftService:
                     "(GET /api/v1/engines), or add default identities (likeness-admin default-identity-add).",
                 )
         cost = self._settings.identity_draft_credits * request.num_drafts
-        fingerprint = None
-        if idempotency_key is not None:
-            fingerprint = request_fingerprint("POST /identity/create", request.model_dump(mode="json"))
+        fingerprint = self._fingerprint(request) if idempotency_key is not None else None
         submission = JobSubmission(
             job_type=DRAFT_JOB_TYPE,
             engine=slug,

@@ -116,6 +116,20 @@ class IdempotencyStore:
             )
         return StoredResponse(status_code=int(existing["status_code"]), body=existing["response"])
 
+    def stored(self, *, account_id: str, key: str, fingerprint: str) -> StoredResponse | None:
+        """The response a completed request with this key and body gave, without claiming the
+        key (None for anything else: ``begin`` answers those). For a request that must not
+        repeat a step before its replay is known, such as using an upload."""
+        existing = self._table.get(*self._key(account_id, key))
+        if (
+            existing is None
+            or existing.get("state") != "completed"
+            or existing.get("fingerprint") != fingerprint
+            or int(existing.get("expires_at", 0)) < int(self._clock())
+        ):
+            return None
+        return StoredResponse(status_code=int(existing["status_code"]), body=existing["response"])
+
     def complete_write(self, claim: IdempotencyClaim, response: StoredResponse) -> TransactItem:
         """The claim's completion, written in the same transaction as the job it answers for."""
         pk, sk = self._key(claim.account_id, claim.key)

@@ -149,6 +149,15 @@ class JobService:
                 self._idempotency.release(claim)
             raise
 
+    def replayed(self, *, caller: Caller, idempotency_key: str, fingerprint: str) -> Submitted | None:
+        """What ``submit`` would replay for this key and body, when that request completed."""
+        stored = self._idempotency.stored(
+            account_id=caller.account_id, key=idempotency_key, fingerprint=fingerprint
+        )
+        if stored is None:
+            return None
+        return Submitted(stored.status_code, stored.body, True, str(stored.body.get("job_id", "")))
+
     def _submit(
         self,
         *,

@@ -27,8 +27,9 @@ from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item, TransactIt
 from likeness.aws.s3 import BlobStore
 from likeness.clock import now_iso
 from likeness.counters import count_change, counted_delete, read_count
-from likeness.errors import Forbidden, NotFound, Unprocessable
+from likeness.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from likeness.settings import Settings
+from likeness.uploads.service import UploadId, UploadService, claimed_or_none
 from likeness.wardrobe.clothing import CONTENT_TYPES, EXTENSIONS, fetch_image
 from likeness.wardrobe.ids import IdAllocator
 from likeness.wardrobe.pages import Page, page_from, page_offset
@@ -68,10 +69,12 @@ class WardrobeAvatarPublic(BaseModel):
 
 class WardrobeAvatarCreate(BaseModel):
     """POST /avatar. The image comes from ``avatar_url`` or, when given, from one of the
-    caller's own ``generation_result_id`` (which then wins: the URL is not fetched)."""
+    caller's own ``generation_result_id`` (which then wins: the URL is not fetched), or from
+    ``upload_id``, an image uploaded with POST /uploads (sent with neither of the others)."""
 
     avatar_name: Name
     avatar_url: Url | None = None
+    upload_id: UploadId | None = None
     generation_result_id: int | None = Field(default=None, ge=1)
     avatar_description: AvatarDescription | None = None
     avatar_enhancement: bool = False
@@ -117,7 +120,9 @@ class WardrobeAvatarService:
         settings: Settings,
         pipeline: Callable[[], FacePipeline] | None = None,
         describer: AvatarDescriber | None = None,
+        uploads: UploadService | None = None,
     ) -> None:
+        self._uploads = uploads
         self._table = table
         self._blobs = blobs
         self._ids = ids
@@ -138,8 +143,26 @@ class WardrobeAvatarService:
                 code="enhancement_unavailable",
                 fix="Send avatar_description with body and age yourself, or set avatar_enhancement to false.",
             )
+        upload_id = create.upload_id
+        if upload_id and (create.avatar_url or create.generation_result_id is not None):
+            raise BadRequest(
+                "upload_id was sent with avatar_url or generation_result_id; send the image one way",
+                code="image_source_conflict",
+                fix="Send one of avatar_url, generation_result_id and upload_id.",
+            )
+        # an upload is claimed for the request (used once the avatar is saved); its bytes are
+        # checked exactly as a fetched image's
+        with claimed_or_none(
+            self._uploads, caller=caller, named={"upload_id": upload_id} if upload_id else {}
+        ) as uploaded:
+            if upload_id:
+                return self._create(caller, create, uploaded["upload_id"], "")
+            return self._create(caller, create, *self._source_image(caller.account_id, create))
+
+    def _create(
+        self, caller: Caller, create: WardrobeAvatarCreate, data: bytes, source_url: str
+    ) -> WardrobeAvatarPublic:
         account_id = caller.account_id
-        data, source_url = self._source_image(account_id, create)
         analysis = self._face_pipeline().analyze(
             data,
             max_bytes=self._settings.max_upload_bytes,
@@ -213,7 +236,8 @@ class WardrobeAvatarService:
             raise Unprocessable(
                 "avatar_url is required",
                 code="image_required",
-                fix="Send the URL of a JPEG, PNG or WebP photo of one person as avatar_url.",
+                fix="Send the URL of a JPEG, PNG or WebP photo of one person as avatar_url, or the "
+                "upload_id of one uploaded with POST /uploads.",
             )
         return fetch_image(create.avatar_url, field="avatar_url", settings=self._settings), create.avatar_url
 

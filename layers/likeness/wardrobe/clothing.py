@@ -196,7 +196,8 @@ def _pick_source(
             raise Unprocessable(
                 f"the front image is missing: upload it as {file_field} or give {url_field}",
                 code="image_required",
-                fix=f"Send a JPEG, PNG or WebP image as {file_field}, or its URL as {url_field}.",
+                fix=f"Send a JPEG, PNG or WebP image as {file_field} (or upload_id, from POST /uploads), "
+                f"or its URL as {url_field}.",
             )
         return None
     return _Source(field=file_field if data is not None else url_field, data=data, url=url)
@@ -233,18 +234,21 @@ class ClothingService:
         create: ClothingItemCreate,
         front_file: bytes | None = None,
         back_file: bytes | None = None,
+        front_field: str = "file",
+        back_field: str = "back_file",
     ) -> ClothingItemPublic:
-        """Store a garment from uploaded files or image URLs, enhanced (1 credit) or as sent."""
+        """Store a garment from uploaded files or image URLs, enhanced (1 credit) or as sent.
+        ``front_field`` / ``back_field``: the request fields the files came in (for errors)."""
         self._require(caller, Scope.IDENTITIES_WRITE)
         front_source = _pick_source(
-            file_field="file",
+            file_field=front_field,
             data=front_file,
             url_field="clothing_item_url",
             url=create.clothing_item_url,
             required=True,
         )
         back_source = _pick_source(
-            file_field="back_file",
+            file_field=back_field,
             data=back_file,
             url_field="clothing_item_back_url",
             url=create.clothing_item_back_url,

@@ -1,0 +1,1 @@
+"""Presigned image uploads (POST /uploads) and their one-time use in place of inline bytes."""
