@@ -34,11 +34,12 @@ class Settings(BaseSettings):
     # outbound URL guard: the local stack and tests allow loopback explicitly
     allow_private_urls: bool = False
 
-    # preprocessing: the receive count after which a failing job is marked failed
+    # preprocessing: the attempts (counted on the identity) after which a failing one is failed
     preprocess_max_attempts: int = Field(default=5, ge=1)
 
-    # jobs: the receive count after which a failing job is failed and refunded (template.yaml's
-    # JobQueue maxReceiveCount matches it), and the time after which an unfinished job fails
+    # jobs: the attempts (counted on the job) after which a failing job is failed and refunded
+    # (template.yaml's JobQueue maxReceiveCount matches it), and the time after which an
+    # unfinished job fails
     job_max_attempts: int = Field(default=3, ge=1)
     job_deadline_seconds: int = Field(default=900, ge=10)
     # Idempotency-Key: how long a key is remembered, and how long a first request that never
