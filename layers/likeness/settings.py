@@ -28,8 +28,11 @@ class Settings(BaseSettings):
     min_image_side: int = Field(default=64, ge=1)
     result_url_ttl_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
 
-    # a secret mixed into API key hashes; rotating it invalidates every key
+    # a secret mixed into API key hashes; rotating it invalidates every key. On AWS it lives in
+    # the Secrets Manager secret the template generates (api_key_pepper_secret, its ARN); a
+    # value set here wins. Empty is refused outside the local stack (likeness.accounts.pepper).
     api_key_pepper: str = ""
+    api_key_pepper_secret: str = ""
 
     # outbound URL guard: the local stack and tests allow loopback explicitly
     allow_private_urls: bool = False

@@ -7,12 +7,24 @@ from typing import Any
 
 import pytest
 
-from infra.local.template import DEFAULT_TEMPLATE_PATH, load_template_data
+from infra.local.template import DEFAULT_TEMPLATE_PATH, Template, load_template_data
 
 
 @pytest.fixture(scope="module")
 def raw() -> dict[str, Any]:
     return load_template_data(DEFAULT_TEMPLATE_PATH)
+
+
+@pytest.fixture(scope="module")
+def translated(raw: dict[str, Any]) -> dict[str, Any]:
+    """What the SAM transform makes of it (packaged as ``sam package`` would, no AWS call)."""
+    from samtranslator.translator.transform import transform
+
+    from tests.integration.test_template import _as_packaged, _OfflinePolicyLoader
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return transform(_as_packaged(raw), {}, _OfflinePolicyLoader())
 
 
 def _resources(raw: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
@@ -40,3 +52,51 @@ def test_sqs_consumers_cap_their_pollers_not_their_reserved_concurrency(raw: dic
             maximum = (event["Properties"].get("ScalingConfig") or {}).get("MaximumConcurrency")
             assert maximum is not None, f"{function_id}.{name} has no ScalingConfig.MaximumConcurrency"
             assert 2 <= int(maximum) <= 1000, (function_id, name)
+
+
+# --------------------------------------------------------------------------- the API key pepper
+
+
+def test_the_api_key_pepper_is_generated_into_secrets_manager_and_kept(raw: dict[str, Any]) -> None:
+    """A pepper set by hand is reset by the next deploy (every key invalidated): the template
+    generates it once, keeps it, and gives its ARN to the functions."""
+    secret = raw["Resources"]["ApiKeyPepperSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["DeletionPolicy"] == secret["UpdateReplacePolicy"] == "Retain"
+    generate = secret["Properties"]["GenerateSecretString"]
+    assert int(generate["PasswordLength"]) >= 32
+    variables = raw["Globals"]["Function"]["Environment"]["Variables"]
+    assert "LIKENESS_API_KEY_PEPPER" not in variables
+    assert variables["LIKENESS_API_KEY_PEPPER_SECRET"] == {
+        "Fn::If": ["GeneratePepper", {"Ref": "ApiKeyPepperSecret"}, {"Ref": "ApiKeyPepperSecretArn"}]
+    }
+    for props in _functions(raw).values():
+        assert "LIKENESS_API_KEY_PEPPER" not in ((props.get("Environment") or {}).get("Variables") or {})
+    # the local stack generates one too, and a stack given an existing secret uses that one
+    assert Template.load().condition("GeneratePepper")
+    given = "arn:aws:secretsmanager:us-east-1:123456789012:secret:likeness/pepper-AbCdEf"
+    kept = Template.load(parameters={"ApiKeyPepperSecretArn": given})
+    assert "ApiKeyPepperSecret" not in kept.resources
+    assert kept.global_environment()["LIKENESS_API_KEY_PEPPER_SECRET"] == given
+
+
+def test_every_function_that_checks_api_keys_may_read_the_pepper(raw: dict[str, Any]) -> None:
+    policy = raw["Resources"]["ApiKeyPepperReadPolicy"]["Properties"]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    readers = {role["Ref"].removesuffix("Role") for role in policy["Roles"]}
+    api_functions = {
+        function_id
+        for function_id, props in _functions(raw).items()
+        if any(e["Type"] in ("HttpApi", "Api") for e in (props.get("Events") or {}).values())
+    }
+    assert api_functions and api_functions <= readers
+    assert readers <= set(_functions(raw))
+
+
+def test_the_translated_template_attaches_the_pepper_policy_to_the_api_roles(
+    translated: dict[str, Any],
+) -> None:
+    roles = {k for k, v in translated["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
+    policy = translated["Resources"]["ApiKeyPepperReadPolicy"]["Properties"]
+    assert {role["Ref"] for role in policy["Roles"]} <= roles

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from likeness import __version__
+from likeness.accounts.pepper import api_key_pepper
 from likeness.errors import BadRequest, LikenessError
 from likeness.observability import logger
 
@@ -113,6 +115,9 @@ async def json_body(request: Request) -> Any:
 
 
 def create_app(*, title: str, routers: Sequence[APIRouter], max_body_bytes: int) -> FastAPI:
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        # a cold start: an API without its key pepper refuses to start rather than serve
+        api_key_pepper()
     app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     for router in routers:
         app.include_router(router)
