@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.template import DEFAULT_TEMPLATE_PATH, Template, load_template_data
+from infra.local.template import DEFAULT_TEMPLATE_PATH, Template, TemplateError, load_template_data
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +100,58 @@ def test_the_translated_template_attaches_the_pepper_policy_to_the_api_roles(
     roles = {k for k, v in translated["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
     policy = translated["Resources"]["ApiKeyPepperReadPolicy"]["Properties"]
     assert {role["Ref"] for role in policy["Roles"]} <= roles
+
+
+# --------------------------------------------------------------------------- the GPU image
+
+PINNED = "sha256:" + "ab" * 32
+
+
+def _job_image(template: Template) -> str:
+    definition = template.properties("MediaIndexJobDefinition")
+    return str(template.resolve(definition["ContainerProperties"]["Image"]))
+
+
+def test_the_gpu_job_runs_an_image_pinned_by_digest() -> None:
+    """``:latest`` of a repository the stack itself creates fails every job until someone pushes,
+    and cannot be rolled back: the job definition takes a digest, and waits for one."""
+    network = {"BatchSubnetIds": "subnet-1", "BatchSecurityGroupIds": "sg-1"}
+    pinned = Template.load(parameters={**network, "MediaIndexImageDigest": PINNED})
+    assert _job_image(pinned).endswith(f"/likeness-local-MediaIndexRepository@{PINNED}")
+    assert pinned.global_environment()["LIKENESS_MEDIA_BATCH_QUEUE_URL"]
+
+    elsewhere = Template.load(
+        parameters={**network, "MediaIndexImageUri": f"registry.example/media@{PINNED}"}
+    )
+    assert _job_image(elsewhere) == f"registry.example/media@{PINNED}"
+    for tagged in ("registry.example/media:latest", "registry.example/media:v3"):
+        with pytest.raises(TemplateError):
+            Template.load(parameters={**network, "MediaIndexImageUri": tagged})
+
+    # the first deploy (no image pushed yet): the repository and the compute environment exist,
+    # no job can be submitted, and every file goes to the Lambda indexer meanwhile
+    waiting = Template.load(parameters={**network, "MediaIndexImageDigest": ""})
+    assert {"MediaIndexRepository", "MediaIndexComputeEnvironment"} <= set(waiting.resources)
+    assert not {"MediaIndexJobDefinition", "MediaIndexPipe"} & set(waiting.resources)
+    assert waiting.global_environment()["LIKENESS_MEDIA_BATCH_QUEUE_URL"] == ""
+
+
+def test_the_repository_keeps_its_tags_immutable(raw: dict[str, Any]) -> None:
+    assert raw["Resources"]["MediaIndexRepository"]["Properties"]["ImageTagMutability"] == "IMMUTABLE"
+
+
+def test_gpu_instances_boot_from_an_encrypted_root_volume_big_enough_for_the_image(
+    raw: dict[str, Any],
+) -> None:
+    template = Template.load()
+    data = template.resolve(template.properties("MediaIndexLaunchTemplate"))["LaunchTemplateData"]
+    [root] = data["BlockDeviceMappings"]
+    assert root["DeviceName"] == "/dev/xvda"  # the ECS_AL2023_NVIDIA AMI's root device
+    assert root["Ebs"]["Encrypted"] is True and root["Ebs"]["VolumeType"] == "gp3"
+    size = raw["Parameters"]["BatchRootVolumeGiB"]
+    assert int(root["Ebs"]["VolumeSize"]) == int(size["Default"]) >= int(size["MinValue"]) >= 30
+    compute = template.properties("MediaIndexComputeEnvironment")["ComputeResources"]
+    assert compute["LaunchTemplate"] == {
+        "LaunchTemplateId": {"Ref": "MediaIndexLaunchTemplate"},
+        "Version": {"Fn::GetAtt": ["MediaIndexLaunchTemplate", "LatestVersionNumber"]},
+    }
