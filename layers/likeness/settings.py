@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # the queue's maxReceiveCount and the job definition's RetryStrategy: on the last attempt a
     # consumer fails the file with the error instead of leaving it "processing"
     media_index_max_attempts: int = Field(default=3, ge=1, le=10)
+    # what MediaIndexFailureFunction reads (template.yaml gives it these): the Pipe's dead-letter
+    # queue (its messages could not become jobs), and the job queue's RUNNABLE time limit
+    media_batch_dead_letter_queue_arn: str = ""
+    media_index_runnable_timeout_seconds: int = Field(default=3600, ge=1)
     # a file sent in the request body (multipart). API Gateway stops payloads at 10 MB; bigger files
     # go to S3 first (POST /api/v1/files/uploads hands out a presigned PUT) and are named by s3_key
     media_max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

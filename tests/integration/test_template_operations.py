@@ -155,3 +155,80 @@ def test_gpu_instances_boot_from_an_encrypted_root_volume_big_enough_for_the_ima
         "LaunchTemplateId": {"Ref": "MediaIndexLaunchTemplate"},
         "Version": {"Fn::GetAtt": ["MediaIndexLaunchTemplate", "LatestVersionNumber"]},
     }
+
+
+# --------------------------------------------------------------------------- records stuck in processing
+
+
+def test_a_job_waiting_for_a_gpu_too_long_is_cancelled(raw: dict[str, Any]) -> None:
+    from likeness.media.index_failures import RUNNABLE_TIMEOUT_REASON
+
+    [action] = raw["Resources"]["MediaIndexJobQueue"]["Properties"]["JobStateTimeLimitActions"]
+    assert action["State"] == "RUNNABLE" and action["Action"] == "CANCEL"
+    assert action["MaxTimeSeconds"] == {"Ref": "MediaIndexRunnableTimeoutSeconds"}
+    assert action["Reason"] == RUNNABLE_TIMEOUT_REASON  # how the failure handler recognises it
+    limits = raw["Parameters"]["MediaIndexRunnableTimeoutSeconds"]
+    assert 600 <= int(limits["MinValue"]) <= int(limits["Default"]) <= int(limits["MaxValue"]) <= 86400
+
+
+def test_failed_batch_jobs_and_dead_lettered_index_messages_reach_the_failure_handler(
+    raw: dict[str, Any],
+) -> None:
+    rule = raw["Resources"]["MediaBatchJobFailedRule"]["Properties"]
+    assert rule["EventBusName"] == "default"  # where Batch reports
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.batch"] and pattern["detail-type"] == ["Batch Job State Change"]
+    assert pattern["detail"] == {"status": ["FAILED"], "jobQueue": [{"Ref": "MediaIndexJobQueue"}]}
+    [target] = rule["Targets"]
+    target_queue = target["Arn"]["Fn::GetAtt"][0]
+
+    handler = _functions(raw)["MediaIndexFailureFunction"]
+    consumed = {
+        e["Properties"]["Queue"]["Fn::GetAtt"][0] for e in handler["Events"].values() if e["Type"] == "SQS"
+    }
+    assert consumed == {target_queue, "MediaIndexDeadLetterQueue", "MediaBatchDeadLetterQueue"}
+    # EventBridge may send to the queue: only this rule
+    [statement] = raw["Resources"]["MediaIndexFailureQueuePolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+        "Fn::GetAtt": ["MediaBatchJobFailedRule", "Arn"]
+    }
+
+
+def _event_targets(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every EventBridge target of the template: rule targets and the functions' Schedule events."""
+    targets = {
+        f"{rule_id}.{target['Id']}": target
+        for rule_id, rule in _resources(raw, "AWS::Events::Rule").items()
+        for target in rule["Properties"]["Targets"]
+    }
+    for function_id, props in _functions(raw).items():
+        for name, event in (props.get("Events") or {}).items():
+            if event["Type"] in ("Schedule", "ScheduleV2", "EventBridgeRule", "CloudWatchEvent"):
+                targets[f"{function_id}.{name}"] = event["Properties"]
+    return targets
+
+
+def test_every_eventbridge_target_retries_and_keeps_what_it_could_not_deliver(raw: dict[str, Any]) -> None:
+    targets = _event_targets(raw)
+    assert {"WebhookEventsRule.webhook-queue", "JobSweeperFunction.EveryMinute"} <= set(targets)
+    queues = _resources(raw, "AWS::SQS::Queue")
+    for name, target in targets.items():
+        retry = target.get("RetryPolicy") or {}
+        assert int(retry.get("MaximumRetryAttempts", 0)) >= 1, name
+        assert 60 <= int(retry.get("MaximumEventAgeInSeconds", 0)) <= 86400, name
+        dead_letter = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+        assert dead_letter in queues, name
+    # EventBridge may write to that dead-letter queue
+    policies = [
+        p["Properties"]
+        for p in _resources(raw, "AWS::SQS::QueuePolicy").values()
+        if {"Ref": "EventDeliveryDeadLetterQueue"} in p["Properties"]["Queues"]
+    ]
+    [statement] = policies[0]["PolicyDocument"]["Statement"]
+    assert (
+        statement["Principal"] == {"Service": "events.amazonaws.com"}
+        and statement["Action"] == "sqs:SendMessage"
+    )
