@@ -513,6 +513,34 @@ PROVISIONERS: dict[str, Provisioner] = {
 }
 
 
+# Resource types the local stack knowingly does not create, and why. Anything else the template
+# declares and no provisioner handles is reported: it may be something local runs depend on.
+NOT_EMULATED: dict[str, str] = {
+    "AWS::Serverless::Function": "the gateway, the SQS consumers and the schedules run the handlers",
+    "AWS::Serverless::HttpApi": "the gateway serves the routes",
+    "AWS::Serverless::Api": "the gateway serves the routes",
+    "AWS::Serverless::LayerVersion": "the layers are on the import path",
+    "AWS::Pipes::Pipe": "the pipe runner runs its job definition's command",
+    "AWS::Batch::ComputeEnvironment": "jobs run as local subprocesses",
+    "AWS::Batch::JobQueue": "jobs run as local subprocesses",
+    "AWS::Batch::JobDefinition": "the pipe runner reads it from the template",
+    "AWS::ECR::Repository": "no images are built locally",
+    "AWS::EC2::LaunchTemplate": "no instances locally",
+    "AWS::IAM::Role": "the emulator does not enforce IAM",
+    "AWS::IAM::InstanceProfile": "the emulator does not enforce IAM",
+    "AWS::IAM::Policy": "the emulator does not enforce IAM",
+    "AWS::IAM::ManagedPolicy": "the emulator does not enforce IAM",
+    "AWS::Lambda::Permission": "the emulator does not enforce IAM",
+    "AWS::S3::BucketPolicy": "the emulator does not enforce IAM",
+    "AWS::KMS::Key": "nothing local is encrypted with a customer key",
+    "AWS::KMS::Alias": "nothing local is encrypted with a customer key",
+    "AWS::CloudWatch::Alarm": "no metrics locally: alarms are for AWS",
+    "AWS::SNS::Topic": "alarms only (not emulated)",
+    "AWS::SNS::Subscription": "alarms only (not emulated)",
+    "AWS::Logs::LogGroup": "functions and jobs log to the console",
+}
+
+
 def _adopt_caller_identity(template: Template, clients: _ClientCache) -> None:
     """ARNs carry the account: moto says 123456789012, LocalStack 000000000000, AWS yours."""
     if clients.has("sqs"):
@@ -538,6 +566,8 @@ def provision_resources(template: Template, *, clients: Clients = None) -> Provi
         provisioner = PROVISIONERS.get(rtype)
         if provisioner is None:
             result.skipped[logical_id] = rtype
+            if rtype not in NOT_EMULATED:
+                log.warning("%s (%s) is not provisioned and not known to be unneeded", logical_id, rtype)
             continue
         try:
             resource = provisioner(template, cache, logical_id)

@@ -3,6 +3,7 @@ and what catches a media file stuck in processing (issue 13)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -227,8 +228,116 @@ def test_every_eventbridge_target_retries_and_keeps_what_it_could_not_deliver(ra
         for p in _resources(raw, "AWS::SQS::QueuePolicy").values()
         if {"Ref": "EventDeliveryDeadLetterQueue"} in p["Properties"]["Queues"]
     ]
-    [statement] = policies[0]["PolicyDocument"]["Statement"]
-    assert (
-        statement["Principal"] == {"Service": "events.amazonaws.com"}
-        and statement["Action"] == "sqs:SendMessage"
-    )
+    statements = policies[0]["PolicyDocument"]["Statement"]
+    principals = {s["Principal"]["Service"] for s in statements if s["Action"] == "sqs:SendMessage"}
+    assert "events.amazonaws.com" in principals
+
+
+# --------------------------------------------------------------------------- alarms and logs
+
+
+def _alarms(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in _resources(raw, "AWS::CloudWatch::Alarm").items()}
+
+
+def _watched(alarm: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(namespace, metric, dimension values) of each metric an alarm reads."""
+    if "MetricName" in alarm:
+        return [(alarm["Namespace"], alarm["MetricName"], [d["Value"] for d in alarm["Dimensions"]])]
+    return [
+        (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"],
+         [d["Value"] for d in m["MetricStat"]["Metric"]["Dimensions"]])
+        for m in alarm["Metrics"]
+        if "MetricStat" in m
+    ]  # fmt: skip
+
+
+def test_alarms_notify_an_encrypted_topic_cloudwatch_can_publish_to(raw: dict[str, Any]) -> None:
+    topic = raw["Resources"]["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}  # not aws/sns: CloudWatch cannot use that
+    key = raw["Resources"]["AlarmTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    cloudwatch = [
+        s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert cloudwatch and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(cloudwatch[0]["Action"])
+    alarms = _alarms(raw)
+    assert alarms
+    for alarm_id, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], alarm_id
+        assert alarm["TreatMissingData"] == "notBreaching", alarm_id
+
+
+def test_every_dead_letter_queue_has_an_alarm(raw: dict[str, Any]) -> None:
+    targets = [q["Properties"]["RedrivePolicy"] for q in _resources(raw, "AWS::SQS::Queue").values()
+               if "RedrivePolicy" in q.get("Properties", {})]  # fmt: skip
+    targets += [t["DeadLetterConfig"] for t in _event_targets(raw).values()]
+    targets += [s["Properties"]["RedrivePolicy"] for s in _resources(raw, "AWS::SNS::Subscription").values()]
+    dead_letter_queues = set()
+    for target in targets:
+        arn = target.get("deadLetterTargetArn") or target.get("Arn")
+        dead_letter_queues.add(arn["Fn::GetAtt"][0])
+    for props in _functions(raw).values():
+        on_failure = ((props.get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get("OnFailure")
+        if on_failure:
+            dead_letter_queues.add(on_failure["Destination"]["Fn::GetAtt"][0])
+    assert len(dead_letter_queues) >= 7
+    watched = {
+        tuple(dims[0]["Fn::GetAtt"])
+        for alarm in _alarms(raw).values()
+        for namespace, _, dims in _watched(alarm)
+        if namespace == "AWS/SQS"
+    }
+    assert {(queue, "QueueName") for queue in dead_letter_queues} <= watched
+
+
+def test_every_function_alarms_on_errors_and_throttles(raw: dict[str, Any]) -> None:
+    watched = {
+        (metric, dims[0]["Ref"])
+        for alarm in _alarms(raw).values()
+        for namespace, metric, dims in _watched(alarm)
+        if namespace == "AWS/Lambda"
+    }
+    for function_id in _functions(raw):
+        assert ("Errors", function_id) in watched and ("Throttles", function_id) in watched, function_id
+
+
+def test_the_api_table_and_batch_jobs_have_alarms(raw: dict[str, Any]) -> None:
+    watched = {(ns, metric): dims for alarm in _alarms(raw).values() for ns, metric, dims in _watched(alarm)}
+    assert watched[("AWS/ApiGateway", "5xx")] == [{"Ref": "LikenessApi"}]
+    assert watched[("AWS/DynamoDB", "ReadThrottleEvents")] == [{"Ref": "LikenessTable"}]
+    assert watched[("AWS/DynamoDB", "WriteThrottleEvents")] == [{"Ref": "LikenessTable"}]
+    assert watched[("AWS/Events", "TriggeredRules")] == [{"Ref": "MediaBatchJobFailedRule"}]
+
+
+def test_every_function_batch_job_and_api_access_log_has_a_retention(raw: dict[str, Any]) -> None:
+    groups = {k: v["Properties"] for k, v in _resources(raw, "AWS::Logs::LogGroup").items()}
+    for group_id, group in groups.items():
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}, group_id
+    for function_id, props in _functions(raw).items():
+        assert props["LoggingConfig"]["LogGroup"]["Ref"] in groups, function_id
+    container = raw["Resources"]["MediaIndexJobDefinition"]["Properties"]["ContainerProperties"]
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    assert container["LogConfiguration"]["Options"]["awslogs-group"]["Ref"] in groups
+    access = raw["Resources"]["LikenessApi"]["Properties"]["AccessLogSettings"]
+    assert access["DestinationArn"]["Fn::GetAtt"][0] in groups
+    fields = json.loads(access["Format"])
+    assert {"requestId", "status", "routeKey", "ip"} <= set(fields)
+    assert not any("authorization" in str(v).lower() or "api-key" in str(v).lower() for v in fields.values())
+    retention = raw["Parameters"]["LogRetentionDays"]
+    assert int(retention["Default"]) in retention["AllowedValues"]
+
+
+def test_the_local_stack_provisions_or_knowingly_skips_every_resource_type(raw: dict[str, Any]) -> None:
+    from infra.local.provision import NOT_EMULATED, PROVISIONERS
+
+    declared = {resource["Type"] for resource in raw["Resources"].values()}
+    assert declared <= set(PROVISIONERS) | set(NOT_EMULATED), declared - set(PROVISIONERS) - set(NOT_EMULATED)
+    assert not set(PROVISIONERS) & set(NOT_EMULATED)
+    # what the local runs depend on is created, not skipped
+    assert {
+        "AWS::SQS::Queue",
+        "AWS::SQS::QueuePolicy",
+        "AWS::Events::Rule",
+        "AWS::SecretsManager::Secret",
+    } <= set(PROVISIONERS)
