@@ -21,11 +21,8 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def record_handler(record: SQSRecord) -> None:
     body: dict[str, Any] = json.loads(record.body)
     logger.set_correlation_id(body.get("correlation_id") or record.message_id)
-    request = PreprocessRequest(
-        job_id=body["job_id"],
-        identity_code=body["identity_code"],
-        attempt=int(record.attributes.approximate_receive_count or 1),
-    )
+    # the identity counts its attempts: the receive count also counts throttled receives
+    request = PreprocessRequest(job_id=body["job_id"], identity_code=body["identity_code"])
     outcome = identity_preprocessor().run(request)
     logger.info("preprocessing finished", identity_code=request.identity_code, outcome=outcome.value)
     metrics.add_metric(name=f"Preprocessing{outcome.value.capitalize()}", unit=MetricUnit.Count, value=1)

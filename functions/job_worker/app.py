@@ -2,7 +2,9 @@
 
 A failed attempt comes back after an exponential backoff (the message's visibility is
 shortened to it) rather than after the queue's whole visibility timeout; the queue's
-redrive policy moves a message that keeps failing to the dead-letter queue.
+redrive policy moves a message that keeps failing to the dead-letter queue. Whether an attempt
+is the last one is the job record's count (``JobRunner``), not the message's receive count,
+which only spaces the retries out.
 """
 
 from __future__ import annotations
@@ -32,17 +34,19 @@ def retry_backoff_seconds(attempt: int) -> int:
 def record_handler(record: SQSRecord) -> None:
     body: dict[str, Any] = json.loads(record.body)
     logger.set_correlation_id(body.get("correlation_id") or record.message_id)
-    attempt = int(record.attributes.approximate_receive_count or 1)
+    receives = int(record.attributes.approximate_receive_count or 1)
     try:
-        outcome = job_runner().run(job_id=body["job_id"], attempt=attempt, check=bool(body.get("check")))
+        outcome = job_runner().run(job_id=body["job_id"], check=bool(body.get("check")))
     except Exception:
-        logger.exception("job attempt failed; it will be retried", job_id=body.get("job_id"), attempt=attempt)
+        logger.exception(
+            "job attempt failed; it will be retried", job_id=body.get("job_id"), receives=receives
+        )
         metrics.add_metric(name="JobAttemptsFailed", unit=MetricUnit.Count, value=1)
         try:
             get_client("sqs").change_message_visibility(
                 QueueUrl=get_settings().job_queue_url,
                 ReceiptHandle=record.receipt_handle,
-                VisibilityTimeout=retry_backoff_seconds(attempt),
+                VisibilityTimeout=retry_backoff_seconds(receives),
             )
         except Exception:
             logger.exception("could not shorten the failed message's visibility")

@@ -16,7 +16,9 @@ decides like a Lambda SQS consumer: exit code 0 deletes it; any other leaves it 
 after the queue's visibility timeout, and the queue's RedrivePolicy moves it to the DLQ after
 ``maxReceiveCount`` receives (moto implements it). An exit code the job definition's
 ``RetryStrategy.EvaluateOnExit`` sends to ``EXIT`` (no retry) deletes the message too: Batch
-would not run that job again either.
+would not run that job again either. Where Batch gives a job up (that exit code, or a failed or
+timed-out attempt numbered ``RetryStrategy.Attempts``) the runner puts Batch's "Job State
+Change" FAILED event on the default bus, as Batch would (infra/local/batch_events.py).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.local.batch_events import failed_job_detail, publish_failed_job
 from infra.local.consumers import build_sqs_event, queue_depths, wait_until_drained
+from infra.local.pipe_parameters import PipeError, json_path, substitute
 from infra.local.template import Template, cfn_string
 
 log = logging.getLogger(__name__)
@@ -51,10 +55,6 @@ OUTPUT_TAIL_LINES = 60
 # what the job's device variable is set to locally (None keeps the job definition's value)
 LOCAL_DEVICE = {"LIKENESS_MEDIA_DEVICE": "cpu"}
 _INTERPRETERS = ("python", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}")
-
-
-class PipeError(ValueError):
-    """A message the pipe cannot turn into a job (a JSON path that matches nothing)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ class BatchPipe:
     environment: Mapping[str, str]  # the job definition's Environment, resolved
     timeout_seconds: int | None  # Timeout.AttemptDurationSeconds
     retry_rules: tuple[RetryRule, ...] = ()
+    attempts: int = 1  # RetryStrategy.Attempts
     enabled: bool = True
 
     @property
@@ -118,6 +119,8 @@ class JobRun:
     seconds: float = 0.0
     output: list[str] = field(default_factory=list)  # the last lines of stdout + stderr
     error: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)  # the job's (command placeholders)
+    timed_out: bool = False
 
 
 @dataclass
@@ -208,6 +211,7 @@ def batch_pipes(template: Template) -> list[BatchPipe]:
                 environment=environment,
                 timeout_seconds=int(timeout) if timeout else None,
                 retry_rules=rules,
+                attempts=int(strategy.get("Attempts") or 1),
                 enabled=str(props.get("DesiredState", "RUNNING")).upper() != "STOPPED",
             )
         )
@@ -215,38 +219,6 @@ def batch_pipes(template: Template) -> list[BatchPipe]:
 
 
 # --------------------------------------------------------------------------- parameters
-
-
-def _loads_if_json(value: Any) -> Any:
-    """Pipes reads an SQS body that is valid JSON as JSON (so ``$.body.key`` works)."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def json_path(record: Mapping[str, Any], path: str) -> Any:
-    """The subset of JSON path that Pipes supports in parameters: ``$.a.b``, ``$.a[0]``."""
-    if not path.startswith("$"):
-        raise PipeError(f"not a JSON path: {path!r}")
-    node: Any = record
-    tokens = path[1:].replace("[", ".[").split(".")
-    for token in (t for t in tokens if t):
-        node = _loads_if_json(node)
-        if token.startswith("[") and token.endswith("]"):
-            if not isinstance(node, list):
-                raise PipeError(f"{path}: {token} indexes something that is not a list")
-            try:
-                node = node[int(token[1:-1])]
-            except (ValueError, IndexError):
-                raise PipeError(f"{path}: no element {token}") from None
-        elif isinstance(node, Mapping) and token in node:
-            node = node[token]
-        else:
-            raise PipeError(f"{path}: the record has no {token!r}")
-    return node
 
 
 def job_parameters(pipe: BatchPipe, record: Mapping[str, Any]) -> dict[str, str]:
@@ -259,17 +231,6 @@ def job_parameters(pipe: BatchPipe, record: Mapping[str, Any]) -> dict[str, str]
         else:
             values[name] = value
     return values
-
-
-def substitute(command: Sequence[str], parameters: Mapping[str, str]) -> list[str]:
-    """Batch's ``Ref::name`` substitution; an unknown placeholder stays as it is, as in Batch."""
-    out = []
-    for arg in command:
-        if arg.startswith("Ref::") and arg[5:] in parameters:
-            out.append(parameters[arg[5:]])
-        else:
-            out.append(arg)
-    return out
 
 
 # --------------------------------------------------------------------------- the runner
@@ -295,6 +256,7 @@ class PipeRunner:
         self.pipes = batch_pipes(template)
         self.wait_time_seconds = wait_time_seconds
         self._sqs = sqs_client
+        self._events: Any = None
         self._base_environment = dict(environment) if environment is not None else None
         self._device = dict(LOCAL_DEVICE if device_overrides is None else device_overrides)
         self._popen = popen
@@ -380,6 +342,7 @@ class PipeRunner:
             run.error = str(exc)
             log.error("%s: message %s cannot become a job: %s", pipe.logical_id, message_id, exc)
             return run
+        run.parameters = parameters
         run.command = self.local_command(substitute(pipe.command, parameters))
         env = self.job_environment(pipe, message_id=message_id, attempt=attempt)
         tail: collections.deque[str] = collections.deque(maxlen=OUTPUT_TAIL_LINES)
@@ -422,6 +385,7 @@ class PipeRunner:
             process.kill()
             process.wait()
             run.error = f"attempt timed out after {pipe.timeout_seconds}s"
+            run.timed_out = True
         finally:
             with self._lock:
                 self._running.pop(message_id, None)
@@ -497,7 +461,8 @@ class PipeRunner:
                 outcome.runs.append(run)
                 self.history.append(run)
                 done = run.exit_code == 0
-                if run.exit_code not in (None, 0) and not pipe.retries(run.exit_code):
+                final = run.exit_code not in (None, 0) and not pipe.retries(run.exit_code)
+                if final:
                     log.error(
                         "%s: exit code %d is not retried (RetryStrategy): message %s dropped",
                         pipe.logical_id,
@@ -505,6 +470,10 @@ class PipeRunner:
                         run.message_id,
                     )
                     done = True
+                attempt = int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+                started = run.exit_code is not None or run.timed_out
+                if run.exit_code != 0 and started and (final or attempt >= pipe.attempts):
+                    self._report_failed(pipe, run, attempt)
                 if done:
                     self.sqs.delete_message(
                         QueueUrl=self.queue_url(pipe), ReceiptHandle=message["ReceiptHandle"]
@@ -516,6 +485,25 @@ class PipeRunner:
             with self._lock:
                 self._in_flight -= 1
         return outcome
+
+    def _report_failed(self, pipe: BatchPipe, run: JobRun, attempt: int) -> None:
+        """Batch's FAILED event for a job it gives up (no retry left, or none allowed)."""
+        if self._events is None:
+            import boto3
+
+            self._events = boto3.session.Session().client("events")
+        detail = failed_job_detail(
+            job_id=f"local-{run.message_id}",
+            job_name=pipe.job_name,
+            job_queue_arn=cfn_string(self.template.physical_id(pipe.job_queue_logical_id)),
+            job_definition_arn=cfn_string(self.template.physical_id(pipe.job_definition_logical_id)),
+            parameters=run.parameters,
+            command=run.command,
+            attempt=attempt,
+            exit_code=run.exit_code,
+            timed_out=run.timed_out,
+        )
+        publish_failed_job(self._events, detail)
 
     def process_once(self, pipe_logical_id: str, *, wait_time_seconds: int | None = None) -> PipeOutcome:
         """Poll one pipe's queue once (for deterministic tests)."""

@@ -1,4 +1,4 @@
-"""Create the template's tables, buckets, queues, buses and rules on moto, LocalStack or AWS.
+"""Create the template's tables, buckets, queues, buses, rules and secrets on moto, LocalStack or AWS.
 
 Idempotent: existing resources are reused (and brought in line where that is cheap), so
 provisioning a persistent LocalStack twice, or re-running ``make run``, is harmless. Lambda
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
+import string
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -443,6 +445,59 @@ def _provision_rule(template: Template, clients: _ClientCache, logical_id: str) 
     return ProvisionedResource(logical_id, "AWS::Events::Rule", name, arn, action)
 
 
+# --------------------------------------------------------------------------- Secrets Manager
+
+_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+
+def generated_secret(spec: Mapping[str, Any]) -> str:
+    """A value as ``GenerateSecretString`` describes it (length, character classes, template)."""
+    alphabet = ""
+    if not spec.get("ExcludeLowercase"):
+        alphabet += string.ascii_lowercase
+    if not spec.get("ExcludeUppercase"):
+        alphabet += string.ascii_uppercase
+    if not spec.get("ExcludeNumbers"):
+        alphabet += string.digits
+    if not spec.get("ExcludePunctuation"):
+        alphabet += _PUNCTUATION
+    if spec.get("IncludeSpace"):
+        alphabet += " "
+    excluded = set(str(spec.get("ExcludeCharacters", "")))
+    alphabet = "".join(c for c in alphabet if c not in excluded)
+    if not alphabet:
+        raise TemplateError("GenerateSecretString excludes every character")
+    value = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
+    if "SecretStringTemplate" in spec:
+        document = json.loads(str(spec["SecretStringTemplate"]))
+        document[str(spec["GenerateStringKey"])] = value
+        return json.dumps(document)
+    return value
+
+
+def _provision_secret(template: Template, clients: _ClientCache, logical_id: str) -> ProvisionedResource:
+    """The secret, generated once: an existing one keeps its value (keys hashed with it)."""
+    sm = clients("secretsmanager")
+    name = template.resource_name(logical_id)
+    props = template.resolve(template.properties(logical_id))
+    try:
+        arn = sm.describe_secret(SecretId=name)["ARN"]
+        action = "reused"
+    except ClientError as exc:
+        if _error_code(exc) != "ResourceNotFoundException":
+            raise
+        value = props.get("SecretString")
+        if value is None:
+            value = generated_secret(props.get("GenerateSecretString") or {})
+        kwargs: dict[str, Any] = {"Name": name, "SecretString": str(value)}
+        if props.get("Description"):
+            kwargs["Description"] = str(props["Description"])
+        arn = sm.create_secret(**kwargs)["ARN"]
+        action = "created"
+    template.bind(logical_id, ref=arn, Id=arn)
+    return ProvisionedResource(logical_id, "AWS::SecretsManager::Secret", name, arn, action)
+
+
 # --------------------------------------------------------------------------- entry points
 
 Provisioner = Callable[[Template, _ClientCache, str], ProvisionedResource]
@@ -454,6 +509,35 @@ PROVISIONERS: dict[str, Provisioner] = {
     "AWS::SQS::QueuePolicy": _provision_queue_policy,
     "AWS::Events::EventBus": _provision_event_bus,
     "AWS::Events::Rule": _provision_rule,
+    "AWS::SecretsManager::Secret": _provision_secret,
+}
+
+
+# Resource types the local stack knowingly does not create, and why. Anything else the template
+# declares and no provisioner handles is reported: it may be something local runs depend on.
+NOT_EMULATED: dict[str, str] = {
+    "AWS::Serverless::Function": "the gateway, the SQS consumers and the schedules run the handlers",
+    "AWS::Serverless::HttpApi": "the gateway serves the routes",
+    "AWS::Serverless::Api": "the gateway serves the routes",
+    "AWS::Serverless::LayerVersion": "the layers are on the import path",
+    "AWS::Pipes::Pipe": "the pipe runner runs its job definition's command",
+    "AWS::Batch::ComputeEnvironment": "jobs run as local subprocesses",
+    "AWS::Batch::JobQueue": "jobs run as local subprocesses",
+    "AWS::Batch::JobDefinition": "the pipe runner reads it from the template",
+    "AWS::ECR::Repository": "no images are built locally",
+    "AWS::EC2::LaunchTemplate": "no instances locally",
+    "AWS::IAM::Role": "the emulator does not enforce IAM",
+    "AWS::IAM::InstanceProfile": "the emulator does not enforce IAM",
+    "AWS::IAM::Policy": "the emulator does not enforce IAM",
+    "AWS::IAM::ManagedPolicy": "the emulator does not enforce IAM",
+    "AWS::Lambda::Permission": "the emulator does not enforce IAM",
+    "AWS::S3::BucketPolicy": "the emulator does not enforce IAM",
+    "AWS::KMS::Key": "nothing local is encrypted with a customer key",
+    "AWS::KMS::Alias": "nothing local is encrypted with a customer key",
+    "AWS::CloudWatch::Alarm": "no metrics locally: alarms are for AWS",
+    "AWS::SNS::Topic": "alarms only (not emulated)",
+    "AWS::SNS::Subscription": "alarms only (not emulated)",
+    "AWS::Logs::LogGroup": "functions and jobs log to the console",
 }
 
 
@@ -482,6 +566,8 @@ def provision_resources(template: Template, *, clients: Clients = None) -> Provi
         provisioner = PROVISIONERS.get(rtype)
         if provisioner is None:
             result.skipped[logical_id] = rtype
+            if rtype not in NOT_EMULATED:
+                log.warning("%s (%s) is not provisioned and not known to be unneeded", logical_id, rtype)
             continue
         try:
             resource = provisioner(template, cache, logical_id)

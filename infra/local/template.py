@@ -397,6 +397,8 @@ class Template:
         "AWS::Batch::JobQueue": "JobQueueName",
         "AWS::Batch::JobDefinition": "JobDefinitionName",
         "AWS::Pipes::Pipe": "Name",
+        "AWS::SecretsManager::Secret": "Name",
+        "AWS::EC2::LaunchTemplate": "LaunchTemplateName",
     }
 
     def resource_name(self, logical_id: str) -> str:
@@ -456,11 +458,13 @@ class Template:
             return self._get_att(logical_id, self._REF_IS_ARN[rtype])
         return self.resource_name(logical_id)
 
-    # resources whose Ref is their ARN (the attribute that holds it)
+    # resources whose Ref is one of their attributes (their ARN, or an id)
     _REF_IS_ARN = {
         "AWS::Batch::ComputeEnvironment": "ComputeEnvironmentArn",
         "AWS::Batch::JobQueue": "JobQueueArn",
         "AWS::Batch::JobDefinition": "JobDefinitionArn",
+        "AWS::SecretsManager::Secret": "Id",
+        "AWS::EC2::LaunchTemplate": "LaunchTemplateId",
     }
 
     def _get_att(self, logical_id: str, attribute: str) -> Any:
@@ -507,6 +511,11 @@ class Template:
             attributes = {"JobDefinitionArn": self._arn("batch", f"job-definition/{name}:1")}
         elif rtype == "AWS::Pipes::Pipe":
             attributes = {"Arn": self._arn("pipes", f"pipe/{name}")}
+        elif rtype == "AWS::SecretsManager::Secret":
+            attributes = {"Id": self._arn("secretsmanager", f"secret:{name}")}
+        elif rtype == "AWS::EC2::LaunchTemplate":
+            attributes = {"LaunchTemplateId": f"lt-{hashlib.sha1(name.encode()).hexdigest()[:17]}"}
+            attributes |= {"LatestVersionNumber": "1", "DefaultVersionNumber": "1"}
         if attribute not in attributes:
             raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} ({rtype}) is not supported locally")
         return attributes[attribute]

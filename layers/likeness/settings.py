@@ -32,17 +32,21 @@ class Settings(BaseSettings):
     min_image_side: int = Field(default=64, ge=1)
     result_url_ttl_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
 
-    # a secret mixed into API key hashes; rotating it invalidates every key
+    # a secret mixed into API key hashes; rotating it invalidates every key. On AWS it lives in
+    # the Secrets Manager secret the template generates (api_key_pepper_secret, its ARN); a
+    # value set here wins. Empty is refused outside the local stack (likeness.accounts.pepper).
     api_key_pepper: str = ""
+    api_key_pepper_secret: str = ""
 
     # outbound URL guard: the local stack and tests allow loopback explicitly
     allow_private_urls: bool = False
 
-    # preprocessing: the receive count after which a failing job is marked failed
+    # preprocessing: the attempts (counted on the identity) after which a failing one is failed
     preprocess_max_attempts: int = Field(default=5, ge=1)
 
-    # jobs: the receive count after which a failing job is failed and refunded (template.yaml's
-    # JobQueue maxReceiveCount matches it), and the time after which an unfinished job fails
+    # jobs: the attempts (counted on the job) after which a failing job is failed and refunded
+    # (template.yaml's JobQueue maxReceiveCount matches it), and the time after which an
+    # unfinished job fails
     job_max_attempts: int = Field(default=3, ge=1)
     job_deadline_seconds: int = Field(default=900, ge=10)
     # Idempotency-Key: how long a key is remembered, and how long a first request that never
@@ -92,6 +96,10 @@ class Settings(BaseSettings):
     # the queue's maxReceiveCount and the job definition's RetryStrategy: on the last attempt a
     # consumer fails the file with the error instead of leaving it "processing"
     media_index_max_attempts: int = Field(default=3, ge=1, le=10)
+    # what MediaIndexFailureFunction reads (template.yaml gives it these): the Pipe's dead-letter
+    # queue (its messages could not become jobs), and the job queue's RUNNABLE time limit
+    media_batch_dead_letter_queue_arn: str = ""
+    media_index_runnable_timeout_seconds: int = Field(default=3600, ge=1)
     # a file sent in the request body (multipart): no more than a request can carry through API
     # Gateway and Lambda (likeness.http.limits); bigger files go to S3 first (POST
     # /api/v1/files/uploads hands out a presigned PUT) and are named by s3_key

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from likeness.accounts.pepper import api_key_pepper
 from likeness.accounts.service import AccountService
 from likeness.aws.clients import get_client
 from likeness.aws.dynamodb import DynamoTable
@@ -35,7 +36,8 @@ def table(settings: Settings | None = None) -> DynamoTable:
 
 def account_service(settings: Settings | None = None) -> AccountService:
     settings = settings or get_settings()
-    return AccountService(table=table(settings), pepper=settings.api_key_pepper)
+    # read when a key is first hashed: the workers that only refund credits never need it
+    return AccountService(table=table(settings), pepper=lambda: api_key_pepper(settings))
 
 
 def blob_store(settings: Settings | None = None) -> BlobStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from likeness.errors import LikenessError, ServiceBusy
 from likeness.identities.models import IdentityCreate
 from likeness.identities.preprocessing import IdentityPreprocessor, Outcome, PreprocessRequest
 from likeness.identities.service import identity_key
-from tests.helpers import face_bytes
+from tests.helpers import EVENTS, face_bytes
 
 
 def _owner() -> Caller:
@@ -80,14 +81,13 @@ def test_a_transient_failure_is_retried_and_then_completes(aws: dict[str, str], 
     from likeness.wiring import table
 
     item = _upload(_owner())
-    request = PreprocessRequest(job_id=item["job_id"], identity_code=item["identity_code"], attempt=1)
+    request = PreprocessRequest(job_id=item["job_id"], identity_code=item["identity_code"])
     preprocessor = _preprocessor(_FlakyPipeline(failures=1, crash=crash))
     with pytest.raises(type(crash)):
         preprocessor.run(request)  # the consumer reports it; SQS redelivers
     assert table().get(*identity_key(item["identity_code"]))["preprocessing_status"] == "processing"
 
-    retry = PreprocessRequest(job_id=item["job_id"], identity_code=item["identity_code"], attempt=2)
-    assert preprocessor.run(retry) is Outcome.COMPLETED
+    assert preprocessor.run(request) is Outcome.COMPLETED
     job = JobRepository(table=table()).get(item["job_id"])
     assert job is not None and job["state"] == "succeeded" and job["attempts"] == 2
 
@@ -97,8 +97,12 @@ def test_the_last_attempt_fails_the_identity_with_the_reason(aws: dict[str, str]
     from likeness.wiring import table
 
     item = _upload(_owner())
-    request = PreprocessRequest(job_id=item["job_id"], identity_code=item["identity_code"], attempt=3)
-    assert _preprocessor(_FlakyPipeline(failures=5), max_attempts=3).run(request) is Outcome.FAILED
+    request = PreprocessRequest(job_id=item["job_id"], identity_code=item["identity_code"])
+    preprocessor = _preprocessor(_FlakyPipeline(failures=5), max_attempts=3)
+    for _ in (1, 2):
+        with pytest.raises(ConnectionError):
+            preprocessor.run(request)
+    assert preprocessor.run(request) is Outcome.FAILED
     stored = table().get(*identity_key(item["identity_code"]))
     assert stored is not None and stored["preprocessing_status"] == "failed"
     assert (
@@ -106,6 +110,38 @@ def test_the_last_attempt_fails_the_identity_with_the_reason(aws: dict[str, str]
     )
     job = JobRepository(table=table()).get(item["job_id"])
     assert job is not None and job["state"] == "failed"
+
+
+def test_receives_that_ran_nothing_are_not_attempts(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lambda's SQS poller counts throttled receives too: a first run whose message was received
+    as often as the queue allows is retried, not failed."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    import functions.identity_preprocess.app as consumer
+    from infra.local.consumers import LocalLambdaContext
+    from likeness.wiring import table
+
+    item = _upload(_owner())
+    preprocessor = _preprocessor(_FlakyPipeline(failures=1), max_attempts=3)
+    monkeypatch.setattr(consumer, "identity_preprocessor", lambda: preprocessor)
+    event = json.loads((EVENTS / "identity_preprocess_sqs.json").read_text())
+    record = event["Records"][0]
+    record["body"] = json.dumps({"job_id": item["job_id"], "identity_code": item["identity_code"]})
+    record["attributes"]["ApproximateReceiveCount"] = "3"
+    context = LocalLambdaContext(function_name="IdentityPreprocessFunction", timeout_seconds=60)
+
+    with pytest.raises(BatchProcessingError):  # the whole batch failed: the message comes back
+        consumer.handler(event, context)
+    stored = table().get(*identity_key(item["identity_code"]))
+    assert stored is not None and stored["preprocessing_status"] == "processing"
+    assert stored["preprocessing_attempts"] == 1
+
+    record["attributes"]["ApproximateReceiveCount"] = "4"
+    assert consumer.handler(event, context) == {"batchItemFailures": []}
+    stored = table().get(*identity_key(item["identity_code"]))
+    assert stored is not None and stored["preprocessing_status"] == "completed"
 
 
 def test_a_photo_that_no_longer_passes_fails_at_once(aws: dict[str, str]) -> None:
@@ -116,7 +152,7 @@ def test_a_photo_that_no_longer_passes_fails_at_once(aws: dict[str, str]) -> Non
     blob_store().put(item["source_key"], face_bytes("two_people.jpg"), content_type="image/jpeg")
     from likeness.faces.pipeline import get_default_pipeline
 
-    request = PreprocessRequest(job_id=item["job_id"], identity_code=item["identity_code"], attempt=1)
+    request = PreprocessRequest(job_id=item["job_id"], identity_code=item["identity_code"])
     assert _preprocessor(get_default_pipeline()).run(request) is Outcome.FAILED
     stored = table().get(*identity_key(item["identity_code"]))
     assert stored is not None and stored["preprocessing_status"] == "failed"

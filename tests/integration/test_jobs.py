@@ -15,7 +15,7 @@ from likeness.errors import Conflict, InsufficientCredits, WriteConflict
 from likeness.jobs.models import JobRepository, JobState, job_key
 from likeness.jobs.runner import JobRunner, Outcome, ProducedResult
 from likeness.jobs.service import InputBlob, JobService, JobSubmission, QueueUnavailable
-from tests.helpers import png_bytes
+from tests.helpers import EVENTS, png_bytes
 from tests.integration.job_support import credits_of, paying_caller
 
 JOB_TYPE = "test_job"
@@ -167,10 +167,10 @@ def test_a_crash_is_retried_and_charged_once(jobs: JobService) -> None:
     executor = _Executor(crash_times=1)
     runner = _runner(jobs, executor)
     with pytest.raises(ConnectionError):
-        runner.run(job_id=submitted.job_id, attempt=1)
-    assert runner.run(job_id=submitted.job_id, attempt=2) is Outcome.SUCCEEDED
+        runner.run(job_id=submitted.job_id)
+    assert runner.run(job_id=submitted.job_id) is Outcome.SUCCEEDED
     # a redelivery after success changes nothing
-    assert runner.run(job_id=submitted.job_id, attempt=3) is Outcome.SKIPPED
+    assert runner.run(job_id=submitted.job_id) is Outcome.SKIPPED
     job = jobs.get_job(caller=caller, job_id=submitted.job_id)
     assert job["state"] == "succeeded" and job["attempts"] == 2 and executor.calls == 2
     assert len(job["outputs"]["results"]) == 1
@@ -181,13 +181,45 @@ def test_the_last_attempt_fails_and_refunds_then_reraises_for_the_dlq(jobs: JobS
     caller = paying_caller(credits=100)
     submitted = _submit(jobs, caller, cost=10)
     runner = _runner(jobs, _Executor(crash_times=99), max_attempts=2)
-    for attempt in (1, 2):
+    for _ in (1, 2):
         with pytest.raises(ConnectionError):
-            runner.run(job_id=submitted.job_id, attempt=attempt)
+            runner.run(job_id=submitted.job_id)
     job = jobs.get_job(caller=caller, job_id=submitted.job_id)
     assert job["state"] == "failed" and job["refunded"] is True
     assert job["error"]["code"] == "internal_error" and "ConnectionError" in job["error"]["message"]
     assert credits_of(caller) == 100
+
+
+def test_receives_that_ran_nothing_are_not_attempts(
+    jobs: JobService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lambda's SQS poller counts throttled receives too: a job's first run whose message was
+    received as often as the queue allows is retried, not failed and refunded."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    import functions.job_worker.app as worker
+    from infra.local.consumers import LocalLambdaContext
+
+    caller = paying_caller(credits=100)
+    submitted = _submit(jobs, caller, cost=10)
+    executor = _Executor(crash_times=1)
+    monkeypatch.setattr(worker, "job_runner", lambda: _runner(jobs, executor, max_attempts=3))
+    event = json.loads((EVENTS / "job_worker_sqs.json").read_text())
+    record = event["Records"][0]
+    record["body"] = json.dumps({"job_id": submitted.job_id})
+    record["attributes"]["ApproximateReceiveCount"] = "3"
+    context = LocalLambdaContext(function_name="JobWorkerFunction", timeout_seconds=60)
+
+    with pytest.raises(BatchProcessingError):  # the whole batch failed: the message comes back
+        worker.handler(event, context)
+    job = jobs.get_job(caller=caller, job_id=submitted.job_id)
+    assert job["state"] == "running" and job["attempts"] == 1 and not job.get("refunded")
+    assert credits_of(caller) == 90
+
+    record["attributes"]["ApproximateReceiveCount"] = "4"
+    assert worker.handler(event, context) == {"batchItemFailures": []}
+    job = jobs.get_job(caller=caller, job_id=submitted.job_id)
+    assert job["state"] == "succeeded" and job["attempts"] == 2
 
 
 def test_a_write_collision_is_tried_again_not_failed_until_the_last_attempt(jobs: JobService) -> None:
@@ -195,16 +227,16 @@ def test_a_write_collision_is_tried_again_not_failed_until_the_last_attempt(jobs
     submitted = _submit(jobs, caller, cost=10)
     runner = _runner(jobs, _Executor(crash_times=1, crash=WriteConflict()))
     with pytest.raises(WriteConflict):
-        runner.run(job_id=submitted.job_id, attempt=1)
+        runner.run(job_id=submitted.job_id)
     assert jobs.get_job(caller=caller, job_id=submitted.job_id)["state"] == "running"
-    assert runner.run(job_id=submitted.job_id, attempt=2) is Outcome.SUCCEEDED
+    assert runner.run(job_id=submitted.job_id) is Outcome.SUCCEEDED
     assert credits_of(caller) == 90
 
     submitted = _submit(jobs, caller, cost=10)
     runner = _runner(jobs, _Executor(crash_times=99, crash=WriteConflict()), max_attempts=2)
     with pytest.raises(WriteConflict):
-        runner.run(job_id=submitted.job_id, attempt=1)
-    assert runner.run(job_id=submitted.job_id, attempt=2) is Outcome.FAILED
+        runner.run(job_id=submitted.job_id)
+    assert runner.run(job_id=submitted.job_id) is Outcome.FAILED
     job = jobs.get_job(caller=caller, job_id=submitted.job_id)
     assert job["state"] == "failed" and job["error"]["code"] == "write_conflict"
     assert credits_of(caller) == 90

@@ -124,8 +124,14 @@ def test_provisioning_creates_everything_the_template_declares(
         "AWS::SQS::QueuePolicy",
         "AWS::Events::EventBus",
         "AWS::Events::Rule",
+        "AWS::SecretsManager::Secret",
     } & {template.resource_type(r) for r in template.resources}
     assert "AWS::Serverless::Function" in result.skipped.values()
+    # the API key pepper: generated on the emulator as AWS would, and named to the functions
+    pepper = _client("secretsmanager").get_secret_value(
+        SecretId=result.environment["LIKENESS_API_KEY_PEPPER_SECRET"]
+    )
+    assert len(pepper["SecretString"]) == 64 and pepper["SecretString"].isalnum()
     # the environment the functions get names what was provisioned, not hard-coded values
     env = result.environment
     assert env["LIKENESS_STAGE"] == "local"

@@ -109,10 +109,13 @@ def test_template_declares_the_batch_path_fed_by_the_media_batch_queue(raw: dict
     assert definition["Timeout"]["AttemptDurationSeconds"]
     assert "Image" in container
 
-    # the batch resources exist only where a network was given (MediaGpuBatch)
+    # the batch resources exist only where a network was given (MediaGpuBatch); what submits
+    # jobs, only once an image is pinned by digest too (MediaGpuBatchReady)
+    submitting = {definition_id, pipe_id}
     for rtype in (*BATCH_TYPES, "AWS::IAM::Role", "AWS::IAM::InstanceProfile", "AWS::ECR::Repository"):
         for logical_id, resource in _of_type(raw, rtype).items():
-            assert resource.get("Condition") == "MediaGpuBatch", logical_id
+            wanted = "MediaGpuBatchReady" if logical_id in submitting else "MediaGpuBatch"
+            assert resource.get("Condition") == wanted, logical_id
 
 
 def test_media_queues_redrive_and_outlast_their_consumer(raw: dict[str, Any]) -> None:
@@ -183,8 +186,9 @@ def test_sam_translation_keeps_the_batch_resources_and_maps_the_indexer(raw: dic
         mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
         translated = transform(_as_packaged(copy.deepcopy(raw)), {}, _OfflinePolicyLoader())
     resources = translated["Resources"]
-    for logical_id in ("MediaIndexComputeEnvironment", "MediaIndexJobQueue", "MediaIndexJobDefinition"):
+    for logical_id in ("MediaIndexComputeEnvironment", "MediaIndexJobQueue"):
         assert resources[logical_id]["Condition"] == "MediaGpuBatch"
+    assert resources["MediaIndexJobDefinition"]["Condition"] == "MediaGpuBatchReady"
     assert resources["MediaIndexPipe"]["Type"] == "AWS::Pipes::Pipe"
     mapping = resources["MediaIndexerFunctionMediaFiles"]["Properties"]
     assert mapping["BatchSize"] == 1 and mapping["ScalingConfig"] == {"MaximumConcurrency": 10}

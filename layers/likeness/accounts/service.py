@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from likeness.accounts.keys import display_prefix, generate_api_key, hash_api_key
 from likeness.accounts.models import (
@@ -50,9 +50,16 @@ def _account_from_item(item: Item) -> Account:
 
 
 class AccountService:
-    def __init__(self, *, table: DynamoTable, pepper: str) -> None:
+    def __init__(self, *, table: DynamoTable, pepper: str | Callable[[], str]) -> None:
+        """``pepper``: the key pepper, or what reads it when a key is first hashed (functions
+        that only move credits never read the secret)."""
         self._table = table
-        self._pepper = pepper
+        self._pepper_source = pepper
+
+    @property
+    def _pepper(self) -> str:
+        source = self._pepper_source
+        return source if isinstance(source, str) else source()
 
     # -- accounts
     def create_account(

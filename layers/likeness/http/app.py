@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from likeness import __version__
+from likeness.accounts.pepper import api_key_pepper
 from likeness.errors import BadRequest, LikenessError
 from likeness.http.limits import MAX_REQUEST_BODY_BYTES, body_too_large
 from likeness.observability import logger
@@ -118,6 +120,9 @@ def create_app(
 ) -> FastAPI:
     """``max_body_bytes``: at most what API Gateway and Lambda let through (a bigger value would
     pass under uvicorn what AWS refuses, so it is capped)."""
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        # a cold start: an API without its key pepper refuses to start rather than serve
+        api_key_pepper()
     app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     for router in routers:
         app.include_router(router)

@@ -2,6 +2,8 @@
 
 Idempotent under SQS redelivery: outputs go to deterministic keys, every state change is a
 conditional write, and events are published only by the delivery that made the change.
+Attempts are counted on the identity (``preprocessing_attempts``, one per run that started),
+not from the message's receive count, which also counts receives that ran nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ class Outcome(StrEnum):
 class PreprocessRequest:
     job_id: str
     identity_code: str
-    attempt: int = 1
 
 
 class IdentityPreprocessor:
@@ -69,18 +70,19 @@ class IdentityPreprocessor:
         if started is None:
             return Outcome.SKIPPED
         self._jobs.mark_running(request.job_id)
+        attempt = int(started.get("preprocessing_attempts", 1))
         t0 = time.perf_counter()
         try:
             outputs = self._process(started)
         except LikenessError as exc:
-            if exc.transient and request.attempt < self._max_attempts:
+            if exc.transient and attempt < self._max_attempts:
                 raise  # a write collision or throttling: the message comes back for another try
             # the photo itself is the problem: retrying cannot help
             self._fail(started, request, f"{exc.message}", elapsed=time.perf_counter() - t0)
             return Outcome.FAILED
         except Exception as exc:
-            if request.attempt >= self._max_attempts:
-                reason = f"preprocessing failed after {request.attempt} attempts: {type(exc).__name__}: {exc}"
+            if attempt >= self._max_attempts:
+                reason = f"preprocessing failed after {attempt} attempts: {type(exc).__name__}: {exc}"
                 self._fail(started, request, reason, elapsed=time.perf_counter() - t0)
                 return Outcome.FAILED
             raise

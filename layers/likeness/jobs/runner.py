@@ -8,6 +8,9 @@ Failures: an ``EngineError`` or another ``LikenessError`` means the request cann
 fails the job at once (refunded). A transient ``EngineError`` (a provider that kept answering
 429 / 5xx) and anything else are retried by SQS; the last allowed attempt fails the job
 (refunded) and re-raises, so the message still ends in the dead-letter queue for an operator.
+Attempts are counted on the job record (``attempts``, one per run that started the work), never
+from the message's receive count: a receive that did not run the job (a throttled or duplicate
+delivery) is not an attempt.
 
 Waiting: an executor whose provider queued the work raises ``EngineWaiting``; the job keeps
 running, its provider handles are stored on it (conditionally, so of two racing deliveries
@@ -105,7 +108,7 @@ class JobRunner:
         self._retention = result_retention_seconds
         self._engine_for = engine_for
 
-    def run(self, *, job_id: str, attempt: int = 1, check: bool = False) -> Outcome:
+    def run(self, *, job_id: str, check: bool = False) -> Outcome:
         """One delivery of the job's message (``check``: a check-back on parked provider work)."""
         job = self._repository.get(job_id)
         if job is None:
@@ -137,7 +140,8 @@ class JobRunner:
         running = self._repository.mark_running(job_id, count_attempt=not check)
         if running is None:
             return Outcome.SKIPPED
-        if int(running.get("attempts", 1)) == 1 and not check and not running.get("engine_state"):
+        attempt = int(running.get("attempts", 1))
+        if attempt == 1 and not check and not running.get("engine_state"):
             self._jobs.publish(running, "running")
 
         executor = factory()
