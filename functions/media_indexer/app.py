@@ -63,16 +63,14 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric(name="MediaIndexMessagesInvalid", unit=MetricUnit.Count, value=1)
         return
     logger.set_correlation_id(str(message.get("correlation_id") or message["file_uuid"]))
-    attempt = int(record.attributes.approximate_receive_count or 1)
     try:
-        media_index_job().handle(message)
+        media_index_job().handle(message)  # on its last attempt it fails the file itself
     except Exception as exc:
-        if attempt >= get_settings().media_index_max_attempts:
-            # the queue would move it to the dead-letter queue: the file must not stay "processing"
-            logger.exception("media index gave up", file_uuid=message["file_uuid"], attempt=attempt)
-            media_index_job().fail(message, f"Indexing failed {attempt} times; last error: {exc}")
-            metrics.add_metric(name="MediaIndexGaveUp", unit=MetricUnit.Count, value=1)
-            return
+        from likeness.media.index_job import IndexAttemptFailed
+
+        # attempts are counted on the file, not from the receive count; an error before a run
+        # started (the store, throttling) is retried after the first backoff
+        attempt = exc.attempt if isinstance(exc, IndexAttemptFailed) else 1
         logger.exception(
             "media index attempt failed; it will be retried", file_uuid=message["file_uuid"], attempt=attempt
         )

@@ -450,7 +450,10 @@ def media_index_job(settings: Settings | None = None) -> MediaIndexJob:
 
     settings = settings or get_settings()
     return MediaIndexJob(
-        store=media_store(settings), events=event_publisher(settings), indexer=lambda: media_indexer()
+        store=media_store(settings),
+        events=event_publisher(settings),
+        indexer=lambda: media_indexer(),
+        max_attempts=settings.media_index_max_attempts,
     )
 
 

@@ -39,8 +39,10 @@ class Stuck:
         from likeness.wiring import media_index_job
 
         file_uuid, message = self.upload()
+        from likeness.media.index_job import IndexAttemptFailed
+
         self.indexer.crash = ConnectionError("the instance went away")
-        with pytest.raises(ConnectionError):
+        with pytest.raises(IndexAttemptFailed):
             media_index_job().handle(message)
         self.indexer.crash = None
         assert self.file(file_uuid)["status"] == "processing"
@@ -221,3 +223,34 @@ def test_the_rule_queue_and_consumer_work_on_the_local_stack(stuck: Stuck) -> No
     assert outcome.received == 1 and outcome.error is None and len(outcome.deleted) == 1
     assert stuck.file(file_uuid)["status"] == "failed"
     assert runner.poll(source, wait_time_seconds=0).received == 0
+
+
+def test_index_attempts_are_counted_on_the_file_and_the_last_one_fails_it(stuck: Stuck) -> None:
+    """Not from the message's receive count (a receive the event source throttled ran nothing)."""
+    from likeness.media.index_job import IndexAttemptFailed
+    from likeness.settings import get_settings
+    from likeness.wiring import media_index_job
+
+    assert get_settings().media_index_max_attempts == 3
+    file_uuid, message = stuck.upload()
+    stuck.indexer.crash = ConnectionError("the instance went away")
+    for attempt in (1, 2):
+        with pytest.raises(IndexAttemptFailed) as failed:
+            media_index_job().handle(message)
+        assert failed.value.attempt == attempt
+        assert stuck.file(file_uuid)["status"] == "processing"
+    media_index_job().handle(message)  # the third run gives up: the file does not stay processing
+    file = stuck.file(file_uuid)
+    assert file["status"] == "failed"
+    assert "3 times" in file["error"] and "the instance went away" in file["error"]
+
+    # a new run counts again from one
+    stuck.indexer.crash = None
+    reindexed = stuck.user.client.post(f"/api/v1/files/{file_uuid}/reindex")
+    assert reindexed.status_code in (200, 202), reindexed.text
+    (again,) = queued_messages(stuck.queue_url)
+    stuck.indexer.crash = ConnectionError("once more")
+    with pytest.raises(IndexAttemptFailed) as failed:
+        media_index_job().handle(again)
+    assert failed.value.attempt == 1
+

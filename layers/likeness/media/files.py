@@ -511,6 +511,7 @@ class FileService:
         fields: dict[str, Any] = {
             "status": FileStatus.PENDING.value,
             "run_id": secrets.token_hex(8),
+            "index_attempts": 0,  # a new run starts its count again
             "error": None,
             "updated_at": now_iso(),
         }

@@ -34,9 +34,11 @@ from likeness.media.records import (
 from likeness.media.store import (
     TRACE_TYPE,
     MediaStore,
+    account_pk,
     chunks_key,
     encode_embedding,
     file_prefix,
+    file_sk,
     frame_ranges,
     identity_index_pk,
     identity_index_sk,
@@ -60,11 +62,27 @@ def auto_identity_uuid(account_id: str, file_uuid: str, run_id: str, cluster_id:
     return uuid.uuid5(_AUTO_NAMESPACE, f"{account_id}/{file_uuid}/{run_id}/{cluster_id}").hex
 
 
+class IndexAttemptFailed(Exception):
+    """A run failed before its last attempt: the message should come back (after a backoff)."""
+
+    def __init__(self, attempt: int) -> None:
+        super().__init__(f"media index attempt {attempt} failed")
+        self.attempt = attempt
+
+
 class MediaIndexJob:
-    def __init__(self, *, store: MediaStore, events: EventPublisher, indexer: Callable[[], Indexer]) -> None:
+    def __init__(
+        self,
+        *,
+        store: MediaStore,
+        events: EventPublisher,
+        indexer: Callable[[], Indexer],
+        max_attempts: int = 3,
+    ) -> None:
         self._store = store
         self._events = events
         self._indexer = indexer
+        self._max_attempts = max_attempts
 
     # ------------------------------------------------------------------ entry points
     def handle(self, message: Mapping[str, Any]) -> None:
@@ -78,14 +96,20 @@ class MediaIndexJob:
             logger.info("media index message ignored: stale, finished or deleted", file_uuid=file_uuid)
             return
         try:
-            item = self._store.update_file(
-                account_id,
-                file_uuid,
-                set_fields={"status": FileStatus.PROCESSING.value, "processing_started_at": now_iso()},
+            # the run's attempts are counted on the file, one per run that started (a receive
+            # that ran nothing, e.g. throttled by the event source, is not an attempt)
+            item = self._store.table.update(
+                account_pk(account_id),
+                file_sk(file_uuid),
+                update="SET #status = :processing, processing_started_at = :now, "
+                "index_attempts = if_not_exists(index_attempts, :zero) + :one",
                 condition="attribute_exists(PK) AND run_id = :run AND #status IN (:pending, :processing)",
                 names={"#status": "status"},
                 values={
                     ":run": run_id,
+                    ":now": now_iso(),
+                    ":zero": 0,
+                    ":one": 1,
                     ":pending": FileStatus.PENDING.value,
                     ":processing": FileStatus.PROCESSING.value,
                 },
@@ -97,6 +121,13 @@ class MediaIndexJob:
         except (MediaUnreadable, BadRequest) as exc:
             logger.info("media index failed", file_uuid=file_uuid, reason=exc.message)
             self._fail(item, exc.message)
+        except Exception as exc:
+            attempt = int(item.get("index_attempts") or 1)
+            if attempt < self._max_attempts:
+                raise IndexAttemptFailed(attempt) from exc
+            # the last attempt: the file must not stay "processing"
+            logger.exception("media index gave up", file_uuid=file_uuid, attempt=attempt)
+            self._fail(item, f"Indexing failed {attempt} times; last error: {exc}")
 
     def fail(self, message: Mapping[str, Any], reason: str) -> None:
         """Fail the message's run with ``reason`` (a consumer's last attempt gave up on it)."""
