@@ -253,4 +253,3 @@ def test_index_attempts_are_counted_on_the_file_and_the_last_one_fails_it(stuck:
     with pytest.raises(IndexAttemptFailed) as failed:
         media_index_job().handle(again)
     assert failed.value.attempt == 1
-
