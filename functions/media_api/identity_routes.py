@@ -210,7 +210,10 @@ async def upload_profile_image(
             if isinstance(image, UploadFile):
                 data = await image.read(get_settings().max_upload_bytes + 1)
     elif request.headers.get("content-type", "").lower().startswith("application/json"):
-        upload_id = UploadRef.model_validate(await json_body(request)).upload_id
+        body = await json_body(request)
+        # a JSON body without upload_id carries no image: the same 400 as a form without one
+        if isinstance(body, dict) and "upload_id" in body:
+            upload_id = UploadRef.model_validate(body).upload_id
 
     def save() -> ProfileImageSaved:
         # an upload's bytes go through the same checks as the image field's

@@ -708,11 +708,14 @@ def test_bad_subtitles_in_s3_fail_the_job(media: Media) -> None:
 
 
 def test_a_crash_leaves_the_file_processing_for_the_retry(media: Media) -> None:
+    from likeness.media.index_job import IndexAttemptFailed
+
     file_uuid = upload_clip(media.alice)["file_uuid"]
     (message,) = queued_messages(media.queue_url)
     media.indexer.crash = ConnectionError("the model server went away")
-    with pytest.raises(ConnectionError):
+    with pytest.raises(IndexAttemptFailed) as failed:
         media.job().handle(message)
+    assert isinstance(failed.value.__cause__, ConnectionError) and failed.value.attempt == 1
     assert media.alice.client.get(f"/api/v1/files/{file_uuid}").json()["status"] == "processing"
     media.indexer.crash = None
     media.job().handle(message)
