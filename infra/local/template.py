@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,12 +163,26 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class RouteAuthorizer:
+    """A Lambda REQUEST authorizer of an HTTP API (its Auth.Authorizers entry)."""
+
+    name: str
+    function_logical_id: str
+    entrypoint: str | None
+    # $request.header.<name> identity sources (lower case): all must be present, or 401 uncalled
+    identity_headers: tuple[str, ...] = ()
+    simple_responses: bool = True
+
+
+@dataclass(frozen=True)
 class HttpRoute:
     method: str  # upper case, "ANY" for every method
     path: str  # as declared: /identity/{proxy+}, or $default
     function_logical_id: str
     event_name: str
     entrypoint: str | None
+    # what API Gateway runs before the route (its API's DefaultAuthorizer unless the event says)
+    authorizer: RouteAuthorizer | None = None
 
     @property
     def module(self) -> str | None:
@@ -452,6 +467,8 @@ class Template:
             return f"local{logical_id.lower()}"
         if rtype == "AWS::Serverless::LayerVersion":
             return self._arn("lambda", f"layer:{self.resource_name(logical_id)}:1")
+        if rtype == "AWS::KMS::Key":  # a key's Ref is its id
+            return self._get_att(logical_id, "KeyId")
         if rtype in self._REF_IS_ARN:
             return self._get_att(logical_id, self._REF_IS_ARN[rtype])
         return self.resource_name(logical_id)
@@ -507,6 +524,9 @@ class Template:
             attributes = {"JobDefinitionArn": self._arn("batch", f"job-definition/{name}:1")}
         elif rtype == "AWS::Pipes::Pipe":
             attributes = {"Arn": self._arn("pipes", f"pipe/{name}")}
+        elif rtype == "AWS::KMS::Key":
+            key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, self._arn("kms", name)))
+            attributes = {"Arn": self._arn("kms", f"key/{key_id}"), "KeyId": key_id}
         if attribute not in attributes:
             raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} ({rtype}) is not supported locally")
         return attributes[attribute]
@@ -722,15 +742,46 @@ class Template:
 
     def http_routes(self) -> list[HttpRoute]:
         routes: list[HttpRoute] = []
-        for spec in self.functions().values():
+        functions = self.functions()
+        for spec in functions.values():
             for name, event in spec.events_of_type(*HTTP_EVENT_TYPES).items():
                 props = self.resolve(event.properties)
                 path = str(props.get("Path", "$default"))
                 method = str(props.get("Method", "ANY")).upper()
                 if method in ("X-AMAZON-APIGATEWAY-ANY-METHOD", "*"):
                     method = "ANY"
-                routes.append(HttpRoute(method, path, spec.logical_id, name, spec.entrypoint))
+                authorizer = self._route_authorizer(event, functions)
+                routes.append(HttpRoute(method, path, spec.logical_id, name, spec.entrypoint, authorizer))
         return routes
+
+    def _route_authorizer(
+        self, event: FunctionEvent, functions: Mapping[str, FunctionSpec]
+    ) -> RouteAuthorizer | None:
+        """The Lambda authorizer API Gateway runs before this event's route, if any."""
+        api_ref = event.properties.get("ApiId") or event.properties.get("RestApiId")
+        api_id = api_ref.get("Ref") if isinstance(api_ref, dict) else None
+        if isinstance(api_id, str) and api_id in self.resources:
+            auth = (self.properties(api_id).get("Auth")) or {}
+        else:  # the implicit API: its Auth comes from Globals
+            kind = "HttpApi" if event.type == "HttpApi" else "Api"
+            auth = (((self.data.get("Globals") or {}).get(kind) or {}).get("Auth")) or {}
+        chosen = ((event.properties.get("Auth") or {}).get("Authorizer")) or auth.get("DefaultAuthorizer")
+        if not chosen or chosen in ("NONE", "AWS_IAM"):
+            return None
+        spec = (auth.get("Authorizers") or {}).get(chosen) or {}
+        arn = spec.get("FunctionArn")
+        target = arn.get("Fn::GetAtt") if isinstance(arn, dict) else None
+        function_id = target.split(".")[0] if isinstance(target, str) else (target or [None])[0]
+        if function_id not in functions:
+            raise TemplateError(f"authorizer {chosen!r} is not a function of this template")
+        identity = spec.get("Identity") or {}
+        return RouteAuthorizer(
+            name=str(chosen),
+            function_logical_id=str(function_id),
+            entrypoint=functions[str(function_id)].entrypoint,
+            identity_headers=tuple(str(h).lower() for h in identity.get("Headers") or ()),
+            simple_responses=str(self.resolve(spec.get("EnableSimpleResponses", False))).lower() == "true",
+        )
 
     def global_environment(self) -> dict[str, str]:
         variables = ((self._global_function_properties().get("Environment") or {}).get("Variables")) or {}
