@@ -41,6 +41,7 @@ QUEUES = (
     "WebhookDeadLetterQueue",
     "PreprocessDeadLetterQueue",
     "JobDeadLetterQueue",
+    "EventTargetDeadLetterQueue",
 )
 
 
@@ -276,7 +277,7 @@ def test_each_function_reaches_only_its_own_queues(roles: dict[str, Role]) -> No
         "WardrobeApiFunction": {"JobQueue"},
         "CharacterApiFunction": {"JobQueue"},
         "JobWorkerFunction": {"JobQueue"},
-        "JobSweeperFunction": set(),
+        "JobSweeperFunction": {"EventTargetDeadLetterQueue"},  # its failed runs (on-failure destination)
         "WebhookApiFunction": {"WebhookQueue"},
         "WebhookDeliveryFunction": {"WebhookQueue", "WebhookDeadLetterQueue"},
         "MediaApiFunction": {"MediaIndexQueue", "MediaBatchQueue"},
