@@ -13,20 +13,22 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from likeness.accounts.models import Caller
 from likeness.http.authorizer import KeyAuthorizer
 from likeness.observability import lambda_entrypoint, metrics
 from likeness.settings import get_settings
 from likeness.wiring import account_service
 
 
+def _authenticate(api_key: str) -> Caller:
+    # the service of the current settings and clients (the local stack's tests change them)
+    return account_service().authenticate(api_key)
+
+
 @lru_cache(maxsize=1)
 def _authorizer() -> KeyAuthorizer:
     """One per process: warm invocations answer a known key from its cache."""
-    settings = get_settings()
-    return KeyAuthorizer(
-        authenticate=account_service(settings).authenticate,
-        ttl_seconds=settings.authorizer_cache_seconds,
-    )
+    return KeyAuthorizer(authenticate=_authenticate, ttl_seconds=get_settings().authorizer_cache_seconds)
 
 
 @lambda_entrypoint("ApiKeyAuthorizerFunction")

@@ -28,8 +28,9 @@ from typing import Any
 
 import anyio.to_thread
 
+from infra.local.authorizers import RouteAuthorizer
 from infra.local.consumers import LocalLambdaContext
-from infra.local.template import HttpRoute, RouteAuthorizer, Template
+from infra.local.template import HttpRoute, Template
 
 log = logging.getLogger(__name__)
 

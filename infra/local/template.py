@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from infra.local.authorizers import RouteAuthorizer, route_authorizer
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
@@ -160,18 +162,6 @@ class FunctionSpec:
 
     def events_of_type(self, *types: str) -> dict[str, FunctionEvent]:
         return {name: event for name, event in self.events.items() if event.type in types}
-
-
-@dataclass(frozen=True)
-class RouteAuthorizer:
-    """A Lambda REQUEST authorizer of an HTTP API (its Auth.Authorizers entry)."""
-
-    name: str
-    function_logical_id: str
-    entrypoint: str | None
-    # $request.header.<name> identity sources (lower case): all must be present, or 401 uncalled
-    identity_headers: tuple[str, ...] = ()
-    simple_responses: bool = True
 
 
 @dataclass(frozen=True)
@@ -750,38 +740,9 @@ class Template:
                 method = str(props.get("Method", "ANY")).upper()
                 if method in ("X-AMAZON-APIGATEWAY-ANY-METHOD", "*"):
                     method = "ANY"
-                authorizer = self._route_authorizer(event, functions)
+                authorizer = route_authorizer(self, event, functions)
                 routes.append(HttpRoute(method, path, spec.logical_id, name, spec.entrypoint, authorizer))
         return routes
-
-    def _route_authorizer(
-        self, event: FunctionEvent, functions: Mapping[str, FunctionSpec]
-    ) -> RouteAuthorizer | None:
-        """The Lambda authorizer API Gateway runs before this event's route, if any."""
-        api_ref = event.properties.get("ApiId") or event.properties.get("RestApiId")
-        api_id = api_ref.get("Ref") if isinstance(api_ref, dict) else None
-        if isinstance(api_id, str) and api_id in self.resources:
-            auth = (self.properties(api_id).get("Auth")) or {}
-        else:  # the implicit API: its Auth comes from Globals
-            kind = "HttpApi" if event.type == "HttpApi" else "Api"
-            auth = (((self.data.get("Globals") or {}).get(kind) or {}).get("Auth")) or {}
-        chosen = ((event.properties.get("Auth") or {}).get("Authorizer")) or auth.get("DefaultAuthorizer")
-        if not chosen or chosen in ("NONE", "AWS_IAM"):
-            return None
-        spec = (auth.get("Authorizers") or {}).get(chosen) or {}
-        arn = spec.get("FunctionArn")
-        target = arn.get("Fn::GetAtt") if isinstance(arn, dict) else None
-        function_id = target.split(".")[0] if isinstance(target, str) else (target or [None])[0]
-        if function_id not in functions:
-            raise TemplateError(f"authorizer {chosen!r} is not a function of this template")
-        identity = spec.get("Identity") or {}
-        return RouteAuthorizer(
-            name=str(chosen),
-            function_logical_id=str(function_id),
-            entrypoint=functions[str(function_id)].entrypoint,
-            identity_headers=tuple(str(h).lower() for h in identity.get("Headers") or ()),
-            simple_responses=str(self.resolve(spec.get("EnableSimpleResponses", False))).lower() == "true",
-        )
 
     def global_environment(self) -> dict[str, str]:
         variables = ((self._global_function_properties().get("Environment") or {}).get("Variables")) or {}

@@ -110,7 +110,13 @@ def _serve(gateway: Gateway, *requests: tuple[str, str, dict[str, str]]) -> list
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
             return [await client.request(m, path, headers=h) for m, path, h in requests]
 
-    return asyncio.run(scenario())
+    # a loop of its own: asyncio.run would leave this thread without a current loop, which
+    # Mangum (the Lambda handlers later tests call) asks for
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(scenario())
+    finally:
+        loop.close()
 
 
 def _gateway(functions: _Functions, **api: Any) -> Gateway:

@@ -44,14 +44,14 @@ _PERMANENT = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
 class SecretBox:
     """Seal (encrypt) and open (decrypt) short secrets with one KMS key.
 
-    ``client_factory`` makes the boto3 KMS client on first use (functions that never touch a
-    secret never pay for it). Opened secrets are kept in a small in-process cache keyed by the
-    ciphertext: a delivery burst to one endpoint decrypts its secret once.
+    ``client_factory`` gives the boto3 KMS client when one is needed (functions that never touch
+    a secret never make one; ``get_client`` keeps it per process). Opened secrets are kept in a
+    small in-process cache keyed by the ciphertext: a delivery burst to one endpoint decrypts
+    its secret once.
     """
 
     def __init__(self, *, client_factory: Callable[[], Any], key_id: str, cache_size: int = 256) -> None:
         self._client_factory = client_factory
-        self._client: Any = None
         self.key_id = key_id
         self._cache: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], str] = OrderedDict()
         self._cache_size = cache_size
@@ -102,10 +102,8 @@ class SecretBox:
     def _call(self, operation: str, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if self._client is None:
-            self._client = self._client_factory()
         try:
-            return getattr(self._client, operation)(**kwargs)
+            return getattr(self._client_factory(), operation)(**kwargs)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _PERMANENT:
                 raise SecretUnreadable(f"KMS {operation} refused the secret: {exc}") from exc
