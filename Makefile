@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv run test bench lint admin clean
+.PHONY: venv run test bench lint lint-template admin clean
 
 $(STAMP): pyproject.toml requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,13 @@ test: venv
 bench: venv
 	$(BIN)/python -m bench
 
-lint: venv
+lint: venv lint-template
 	$(BIN)/ruff check .
 	$(BIN)/mypy layers/likeness functions infra gpu_jobs
+
+## make lint-template: cfn-lint with AWS's serverless rules; fails on errors, prints warnings
+lint-template: venv
+	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules --non-zero-exit-code error
 
 ## make admin ARGS="group-create studio": the admin CLI against the running local stack
 admin: venv

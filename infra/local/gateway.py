@@ -10,6 +10,11 @@ that could not travel in a synchronous Lambda invocation (``MAX_REQUEST_BODY_BYT
 4.45 MB once base64 is accounted for: likeness.http.limits) with a 413 whose ``fix`` names the
 upload route. A declared Content-Length over the limit is refused without reading the body into
 memory, and a chunked body is cut off as soon as it passes the limit.
+A route behind a Lambda authorizer (the API's ``Auth``) runs it first, as API Gateway does: the
+template's authorizer function is called with the HTTP API REQUEST payload (2.0); a request it
+refuses gets API Gateway's answer (403 ``{"message": "Forbidden"}``; 401 when an identity source
+is missing; 500 when the authorizer fails) and the route's function is never loaded or called.
+An allowed request carries the authorizer's context as ``requestContext.authorizer.lambda``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 
 import anyio.to_thread
 
+from infra.local.authorizers import RouteAuthorizer
 from infra.local.consumers import LocalLambdaContext
 from infra.local.template import HttpRoute, Template
 from likeness.http.limits import MAX_REQUEST_BODY_BYTES, body_too_large
@@ -140,6 +146,7 @@ class Gateway:
         self._importer = importer
         self._account_id = account_id
         self._apps: dict[str, ASGIApp] = {}
+        self._authorizers: dict[str, Callable[..., Any]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -220,6 +227,14 @@ class Gateway:
             )
             return
 
+        function_scope = self._function_scope(scope, route, params)
+        if route.authorizer is not None:
+            # before the route's function is even loaded: a refused call never starts it
+            refusal = await self._authorize(route.authorizer, function_scope["aws.event"])
+            if refusal is not None:
+                await _send_json(send, refusal[0], {"message": refusal[1]})
+                return
+
         try:
             body = await self._read_body(scope, receive)
         except _ClientGone:  # API Gateway would not invoke the function either
@@ -247,7 +262,6 @@ class Gateway:
                 started = True
             await send(message)
 
-        function_scope = self._function_scope(scope, route, params)
         try:
             # the Lambda handler (not called here) would name the function in every log line
             with _invocation(route.function_logical_id, function_scope["aws.context"]):
@@ -275,6 +289,64 @@ class Gateway:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+    def _load_authorizer(self, entrypoint: str) -> Callable[..., Any]:
+        with self._lock:
+            handler = self._authorizers.get(entrypoint)
+            if handler is None:
+                module, _, attribute = entrypoint.rpartition(".")
+                handler = getattr(self._importer(module), attribute)
+                self._authorizers[entrypoint] = handler
+            return handler
+
+    async def _authorize(self, authorizer: RouteAuthorizer, event: dict[str, Any]) -> tuple[int, str] | None:
+        """API Gateway's Lambda authorizer step: None lets the request through (and puts the
+        authorizer's context in ``event``), else the status and message API Gateway answers."""
+        headers: dict[str, str] = event["headers"]
+        sources = [headers.get(name, "") for name in authorizer.identity_headers]
+        if any(not value.strip() for value in sources):
+            return 401, "Unauthorized"
+        if authorizer.entrypoint is None or not authorizer.simple_responses:
+            log.error("authorizer %s: only simple responses of a function are emulated", authorizer.name)
+            return 500, "Internal Server Error"
+        request_context = event["requestContext"]
+        payload = {
+            "version": "2.0",
+            "type": "REQUEST",
+            "routeArn": (
+                f"arn:aws:execute-api:local:{self._account_id}:{request_context['apiId']}/$default/"
+                f"{request_context['http']['method']}{event['rawPath']}"
+            ),
+            "identitySource": sources,
+            "routeKey": event["routeKey"],
+            "rawPath": event["rawPath"],
+            "rawQueryString": event["rawQueryString"],
+            "headers": dict(headers),
+            "requestContext": request_context,
+            **({"cookies": event["cookies"]} if "cookies" in event else {}),
+            **({"pathParameters": event["pathParameters"]} if "pathParameters" in event else {}),
+        }
+        info = self._functions.get(authorizer.function_logical_id) or FunctionInfo(
+            authorizer.function_logical_id
+        )
+        context = LocalLambdaContext(
+            function_name=info.function_name,
+            memory_limit_in_mb=info.memory_size,
+            invoked_function_arn=info.invoked_function_arn,
+            timeout_seconds=info.timeout,
+        )
+        try:
+            handler = await anyio.to_thread.run_sync(self._load_authorizer, authorizer.entrypoint)
+            answer = await anyio.to_thread.run_sync(handler, payload, context)
+        except Exception:
+            log.exception("authorizer %s failed", authorizer.function_logical_id)
+            return 500, "Internal Server Error"
+        if not isinstance(answer, dict) or not isinstance(answer.get("isAuthorized"), bool):
+            log.error("authorizer %s answered %r", authorizer.function_logical_id, answer)
+            return 500, "Internal Server Error"
+        if not answer["isAuthorized"]:
+            return 403, "Forbidden"
+        request_context["authorizer"] = {"lambda": dict(answer.get("context") or {})}
+        return None
 
     def _function_scope(self, scope: Scope, route: HttpRoute, params: dict[str, str]) -> Scope:
         """The scope Mangum would build: same path, plus ``aws.event`` and ``aws.context``."""

@@ -1,4 +1,5 @@
-"""Create the template's tables, buckets, queues, buses, rules and secrets on moto, LocalStack or AWS.
+"""Create the template's tables, buckets, queues, buses, rules, secrets and keys on moto,
+LocalStack or AWS.
 
 Idempotent: existing resources are reused (and brought in line where that is cheap), so
 provisioning a persistent LocalStack twice, or re-running ``make run``, is harmless. Lambda
@@ -496,6 +497,28 @@ def _provision_secret(template: Template, clients: _ClientCache, logical_id: str
         action = "created"
     template.bind(logical_id, ref=arn, Id=arn)
     return ProvisionedResource(logical_id, "AWS::SecretsManager::Secret", name, arn, action)
+# --------------------------------------------------------------------------- KMS
+
+
+def _provision_kms_key(template: Template, clients: _ClientCache, logical_id: str) -> ProvisionedResource:
+    """A symmetric key, found again by a local alias on a kept emulator. The key policy is not
+    applied: it names the functions' IAM roles, which only exist on AWS (and moto does not
+    enforce key policies)."""
+    kms = clients("kms")
+    name = template.resource_name(logical_id)
+    alias = f"alias/{name}"
+    try:
+        key = kms.describe_key(KeyId=alias)["KeyMetadata"]
+        action = "reused"
+    except ClientError as exc:
+        if _error_code(exc) != "NotFoundException":
+            raise
+        description = template.resolve(template.properties(logical_id).get("Description")) or name
+        key = kms.create_key(Description=str(description), KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+        kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+        action = "created"
+    template.bind(logical_id, ref=key["KeyId"], Arn=key["Arn"], KeyId=key["KeyId"])
+    return ProvisionedResource(logical_id, "AWS::KMS::Key", key["KeyId"], key["Arn"], action)
 
 
 # --------------------------------------------------------------------------- entry points
@@ -538,6 +561,7 @@ NOT_EMULATED: dict[str, str] = {
     "AWS::SNS::Topic": "alarms only (not emulated)",
     "AWS::SNS::Subscription": "alarms only (not emulated)",
     "AWS::Logs::LogGroup": "functions and jobs log to the console",
+    "AWS::KMS::Key": _provision_kms_key,
 }
 
 

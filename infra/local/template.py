@@ -13,12 +13,15 @@ import json
 import os
 import re
 import sys
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from infra.local.authorizers import RouteAuthorizer, route_authorizer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -168,6 +171,8 @@ class HttpRoute:
     function_logical_id: str
     event_name: str
     entrypoint: str | None
+    # what API Gateway runs before the route (its API's DefaultAuthorizer unless the event says)
+    authorizer: RouteAuthorizer | None = None
 
     @property
     def module(self) -> str | None:
@@ -454,6 +459,8 @@ class Template:
             return f"local{logical_id.lower()}"
         if rtype == "AWS::Serverless::LayerVersion":
             return self._arn("lambda", f"layer:{self.resource_name(logical_id)}:1")
+        if rtype == "AWS::KMS::Key":  # a key's Ref is its id
+            return self._get_att(logical_id, "KeyId")
         if rtype in self._REF_IS_ARN:
             return self._get_att(logical_id, self._REF_IS_ARN[rtype])
         return self.resource_name(logical_id)
@@ -516,6 +523,9 @@ class Template:
         elif rtype == "AWS::EC2::LaunchTemplate":
             attributes = {"LaunchTemplateId": f"lt-{hashlib.sha1(name.encode()).hexdigest()[:17]}"}
             attributes |= {"LatestVersionNumber": "1", "DefaultVersionNumber": "1"}
+        elif rtype == "AWS::KMS::Key":
+            key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, self._arn("kms", name)))
+            attributes = {"Arn": self._arn("kms", f"key/{key_id}"), "KeyId": key_id}
         if attribute not in attributes:
             raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} ({rtype}) is not supported locally")
         return attributes[attribute]
@@ -731,14 +741,16 @@ class Template:
 
     def http_routes(self) -> list[HttpRoute]:
         routes: list[HttpRoute] = []
-        for spec in self.functions().values():
+        functions = self.functions()
+        for spec in functions.values():
             for name, event in spec.events_of_type(*HTTP_EVENT_TYPES).items():
                 props = self.resolve(event.properties)
                 path = str(props.get("Path", "$default"))
                 method = str(props.get("Method", "ANY")).upper()
                 if method in ("X-AMAZON-APIGATEWAY-ANY-METHOD", "*"):
                     method = "ANY"
-                routes.append(HttpRoute(method, path, spec.logical_id, name, spec.entrypoint))
+                authorizer = route_authorizer(self, event, functions)
+                routes.append(HttpRoute(method, path, spec.logical_id, name, spec.entrypoint, authorizer))
         return routes
 
     def global_environment(self) -> dict[str, str]:

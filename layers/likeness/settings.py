@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # value set here wins. Empty is refused outside the local stack (likeness.accounts.pepper).
     api_key_pepper: str = ""
     api_key_pepper_secret: str = ""
+    # the API key authorizer remembers a key's answer this long (template.yaml's
+    # AuthorizerCacheSeconds): a revoked key keeps working at most this long
+    authorizer_cache_seconds: int = Field(default=60, ge=0, le=3600)
 
     # outbound URL guard: the local stack and tests allow loopback explicitly
     allow_private_urls: bool = False
@@ -86,6 +89,9 @@ class Settings(BaseSettings):
     webhook_max_retry_after_seconds: int = Field(default=24 * 3600, ge=1)
     # events kept for GET /webhooks/events
     event_log_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # the KMS key (id, ARN or alias) webhook signing secrets are sealed with (template.yaml's
+    # WebhookSecretsKey); secrets are never stored in clear, so webhooks need it
+    webhook_secrets_key_id: str = ""
 
     # media identities: index jobs go to the Lambda consumer's queue when the file is at most
     # media_lambda_max_bytes, larger ones to the queue the Pipe feeds to AWS Batch; with no batch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -191,17 +192,53 @@ def job_runner(settings: Settings | None = None) -> JobRunner:
 
 # ---- webhooks
 if TYPE_CHECKING:
+    from likeness.aws.kms import SecretBox
     from likeness.webhooks.delivery import WebhookDispatcher
     from likeness.webhooks.service import WebhookService
+    from likeness.webhooks.store import WebhookStore
+
+
+@lru_cache(maxsize=4)
+def _secret_box(key_id: str) -> SecretBox:
+    """One per process and key: it keeps the secrets it opened (see SecretBox)."""
+    from likeness.aws.kms import SecretBox
+
+    return SecretBox(client_factory=lambda: get_client("kms"), key_id=key_id)
+
+
+def webhook_store(settings: Settings | None = None) -> WebhookStore:
+    from likeness.webhooks.secrets import WebhookSecrets
+    from likeness.webhooks.store import WebhookStore
+
+    settings = settings or get_settings()
+    return WebhookStore(
+        table=table(settings), secrets=WebhookSecrets(box=_secret_box(settings.webhook_secrets_key_id))
+    )
+
+
+def request_webhook_secret(settings: Settings | None = None) -> Callable[[str, str | None], dict[str, Any]]:
+    """What a job keeps of a request-level webhook's secret: the client's ``webhook_secret``
+    sealed, or nothing once the account's own signing secret exists (made now: the delivery
+    function may not write account records)."""
+    store = webhook_store(settings)
+
+    def fields(account_id: str, secret: str | None) -> dict[str, Any]:
+        from likeness.webhooks.secrets import REQUEST, SEALED_FIELD
+
+        if secret:
+            return {SEALED_FIELD: store.secrets.seal(secret, REQUEST, account_id=account_id)}
+        store.ensure_signing_secret(account_id)
+        return {}
+
+    return fields
 
 
 def webhook_service(settings: Settings | None = None) -> WebhookService:
     from likeness.webhooks.service import WebhookService
-    from likeness.webhooks.store import WebhookStore
 
     settings = settings or get_settings()
     return WebhookService(
-        store=WebhookStore(table=table(settings)),
+        store=webhook_store(settings),
         queue=JobQueue(client=get_client("sqs"), queue_url=settings.webhook_queue_url),
         settings=settings,
     )
@@ -209,12 +246,11 @@ def webhook_service(settings: Settings | None = None) -> WebhookService:
 
 def webhook_dispatcher(settings: Settings | None = None) -> WebhookDispatcher:
     from likeness.webhooks.delivery import WebhookDispatcher
-    from likeness.webhooks.store import WebhookStore
 
     settings = settings or get_settings()
     sqs = get_client("sqs")
     return WebhookDispatcher(
-        store=WebhookStore(table=table(settings)),
+        store=webhook_store(settings),
         queue=JobQueue(client=sqs, queue_url=settings.webhook_queue_url),
         dead_letters=JobQueue(client=sqs, queue_url=settings.webhook_dead_letter_queue_url),
         settings=settings,
@@ -292,6 +328,7 @@ def generation_service(settings: Settings | None = None) -> GenerationService:
         fetch=fetch,
         check_url=guard,
         settings=settings,
+        webhook_secret=request_webhook_secret(settings),
     )
 
 

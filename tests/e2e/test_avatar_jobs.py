@@ -214,7 +214,7 @@ def test_malformed_json_and_unknown_engines_are_refused(alice: ApiUser) -> None:
     assert resp.status_code == 400 and resp.json()["detail"]["code"] == "invalid_json"
     resp = alice.client.post(GENERATE, json={"prompt": "p", "engine": "dall-e-9"})
     assert resp.status_code == 422 and resp.json()["detail"]["code"] == "unknown_engine"
-    assert alice.client.post(GENERATE, json={"prompt": "p"}, headers={"X-API-Key": "nope"}).status_code == 401
+    assert alice.client.post(GENERATE, json={"prompt": "p"}, headers={"X-API-Key": "nope"}).status_code == 403
 
 
 def test_idempotency_key_replays_and_mismatches(alice: ApiUser) -> None:

@@ -808,4 +808,4 @@ def test_scopes_and_demo_keys(make_user: Callable[..., ApiUser], api_url: str) -
         session_id = data_of(demo.post(f"/v1/characters/{other}/sessions"), 201)["session_id"]
         assert data_of(demo.post(f"/v1/sessions/{session_id}/exit"))["state"] == "exited"
 
-    assert httpx.get(f"{api_url}/v1/characters/{slug}", timeout=30).status_code == 401
+    assert httpx.get(f"{api_url}/v1/characters/{slug}", timeout=30).status_code == 403

@@ -19,14 +19,16 @@ def _codes(user: ApiUser, **params: str) -> set[str]:
     return {i["identity_code"] for i in resp.json()["data"]}
 
 
-def test_requests_without_a_valid_key_are_401(api_url: str, alice: ApiUser) -> None:
+def test_requests_without_a_valid_key_are_refused_by_the_authorizer(api_url: str, alice: ApiUser) -> None:
+    """API Gateway's answer to a request its Lambda authorizer refuses (docs/security.md)."""
     import httpx
 
-    assert httpx.get(f"{api_url}/identity").status_code == 401
+    refused = {"message": "Forbidden"}
+    missing = httpx.get(f"{api_url}/identity")
+    assert (missing.status_code, missing.json()) == (403, refused)
     bad = httpx.get(f"{api_url}/identity", headers={"Authorization": "Bearer lk_not_a_real_key"})
-    assert bad.status_code == 401
-    assert bad.json()["detail"]["code"] == "unauthorized"
-    assert httpx.get(f"{api_url}/identity", headers={"Authorization": "Basic abc"}).status_code == 401
+    assert (bad.status_code, bad.json()) == (403, refused)
+    assert httpx.get(f"{api_url}/identity", headers={"Authorization": "Basic abc"}).status_code == 403
     # both header forms authenticate
     assert httpx.get(f"{api_url}/identity", headers={"X-API-Key": alice.api_key}).status_code == 200
     assert (

@@ -109,6 +109,10 @@ def test_provisioning_creates_everything_the_template_declares(
     for logical_id in template.resources_of_type("AWS::Events::EventBus"):
         events.describe_event_bus(Name=template.physical_id(logical_id))
 
+    for logical_id in template.resources_of_type("AWS::KMS::Key"):
+        key = _client("kms").describe_key(KeyId=template.physical_id(logical_id))["KeyMetadata"]
+        assert key["Enabled"] and key["KeyUsage"] == "ENCRYPT_DECRYPT"
+
     for logical_id, props in template.resources_of_type("AWS::Events::Rule").items():
         bus = template.resolve(props["EventBusName"])
         name = template.physical_id(logical_id)
@@ -125,6 +129,7 @@ def test_provisioning_creates_everything_the_template_declares(
         "AWS::Events::EventBus",
         "AWS::Events::Rule",
         "AWS::SecretsManager::Secret",
+        "AWS::KMS::Key",
     } & {template.resource_type(r) for r in template.resources}
     assert "AWS::Serverless::Function" in result.skipped.values()
     # the API key pepper: generated on the emulator as AWS would, and named to the functions

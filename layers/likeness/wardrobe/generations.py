@@ -141,6 +141,7 @@ class GenerationService:
         fetch: Callable[[str, str], FetchedSource],
         check_url: Callable[[str], None],
         settings: Settings,
+        webhook_secret: Callable[[str, str | None], dict[str, Any]],
     ) -> None:
         self._jobs = jobs
         self._table = table
@@ -151,6 +152,9 @@ class GenerationService:
         self._fetch = fetch
         self._check_url = check_url
         self._settings = settings
+        # (account, the request's webhook_secret) -> what the job keeps of it: the secret sealed,
+        # or nothing once the account's own signing secret exists (webhooks/secrets.py)
+        self._webhook_secret = webhook_secret
 
     # ------------------------------------------------------------------ create
     def create(
@@ -206,7 +210,7 @@ class GenerationService:
             self._check_url(request.webhook_url)
             webhook = {
                 "url": request.webhook_url,
-                "secret": request.webhook_secret,
+                **self._webhook_secret(account, request.webhook_secret),
                 # the spec's request-level webhooks are terminal callbacks
                 "events": list(request.webhook_events or ["generation.completed", "generation.failed"]),
             }

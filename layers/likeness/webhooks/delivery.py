@@ -32,6 +32,7 @@ from typing import Any
 
 from likeness import __version__
 from likeness.aws.dynamodb import ConditionFailed, Item
+from likeness.aws.kms import SecretsUnavailable, SecretUnreadable
 from likeness.aws.sqs import JobQueue
 from likeness.clock import isoformat, now_iso
 from likeness.jobs.models import job_key
@@ -46,6 +47,7 @@ from likeness.observability import logger
 from likeness.settings import Settings
 from likeness.webhooks.models import DeliveryStatus, TargetKind, event_matches
 from likeness.webhooks.retry import parse_retry_after, retry_delay
+from likeness.webhooks.secrets import REQUEST
 from likeness.webhooks.signing import signature_headers
 from likeness.webhooks.store import (
     MAX_ATTEMPTS_KEPT,
@@ -271,13 +273,21 @@ class WebhookDispatcher:
                 raise _Final(
                     f"the endpoint is disabled ({endpoint.get('disabled_reason') or 'by its owner'})"
                 )
-            return str(endpoint["url"]), str(endpoint["secret"])
+            secret = self.store.endpoint_secret(endpoint)
+            if not secret:
+                raise _Final("the endpoint has no signing secret")
+            return str(endpoint["url"]), secret
         job = self.store.table.get(*job_key(item["job_id"]))
         webhook = (job or {}).get("webhook")
         if job is None or not isinstance(webhook, dict) or not webhook.get("url"):
             raise _Final("the job (and its webhook) no longer exists")
-        secret = webhook.get("secret") or self.store.signing_secret(account_id)["secret"]
-        return str(webhook["url"]), str(secret)
+        # the client's own webhook_secret, else the account's (made when the job was accepted:
+        # this function writes no account record)
+        secret = self.store.secrets.open(webhook, REQUEST, account_id=account_id)
+        secret = secret or self.store.existing_signing_secret(account_id)
+        if not secret:
+            raise _Final("the account has no webhook signing secret")
+        return str(webhook["url"]), secret
 
     # ------------------------------------------------------------------ one attempt
 
@@ -351,6 +361,10 @@ class WebhookDispatcher:
         except UnsafeUrl as exc:
             final, error = True, exc.message
         except (UrlResolutionFailed, OutboundRequestFailed) as exc:
+            error = exc.message
+        except SecretUnreadable as exc:  # the stored secret does not decrypt: no retry helps
+            final, error = True, exc.message
+        except SecretsUnavailable as exc:  # KMS throttled or out of reach: a later attempt may sign
             error = exc.message
         duration_ms = int((time.monotonic() - started) * 1000)
 

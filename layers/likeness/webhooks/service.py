@@ -36,6 +36,7 @@ from likeness.webhooks.models import (
     SigningSecretPublic,
     TargetKind,
 )
+from likeness.webhooks.secrets import ENDPOINT, LEGACY_FIELD, SEALED_FIELD
 from likeness.webhooks.signing import new_secret
 from likeness.webhooks.store import (
     MAX_ENDPOINTS_PER_ACCOUNT,
@@ -61,8 +62,8 @@ def _endpoint_public(item: Item) -> EndpointPublic:
     )
 
 
-def _with_secret(item: Item) -> EndpointWithSecret:
-    return EndpointWithSecret(**_endpoint_public(item).model_dump(), secret=item["secret"])
+def _with_secret(item: Item, secret: str) -> EndpointWithSecret:
+    return EndpointWithSecret(**_endpoint_public(item).model_dump(), secret=secret)
 
 
 def _delivery_fields(item: Item) -> dict[str, Any]:
@@ -142,6 +143,7 @@ class WebhookService:
         endpoint_id = "whep_" + secrets.token_hex(10)
         pk, sk = endpoint_key(caller.account_id, endpoint_id)
         now = now_iso()
+        secret = new_secret()
         item: Item = {
             "PK": pk,
             "SK": sk,
@@ -152,12 +154,14 @@ class WebhookService:
             "events": create.events or [],
             "description": create.description or None,
             "enabled": True,
-            "secret": new_secret(),
+            SEALED_FIELD: self._store.secrets.seal(
+                secret, ENDPOINT, account_id=caller.account_id, endpoint_id=endpoint_id
+            ),
             "created_at": now,
             "updated_at": now,
         }
         self._table.put(item, condition="attribute_not_exists(PK)")
-        return _with_secret(item)
+        return _with_secret(item, secret)
 
     def list_endpoints(self, *, caller: Caller) -> EndpointList:
         self._require(caller, Scope.IDENTITIES_READ)
@@ -192,13 +196,18 @@ class WebhookService:
         """A new secret signs every attempt from now on, retries of older messages included."""
         self._require(caller, Scope.IDENTITIES_WRITE)
         now = now_iso()
+        secret = new_secret()
+        sealed = self._store.secrets.seal(
+            secret, ENDPOINT, account_id=caller.account_id, endpoint_id=endpoint_id
+        )
         item = self._update_endpoint(
             caller,
             endpoint_id,
-            sets=["secret = :secret", "secret_rotated_at = :now", "updated_at = :now"],
-            values={":secret": new_secret(), ":now": now},
+            sets=[f"{SEALED_FIELD} = :secret", "secret_rotated_at = :now", "updated_at = :now"],
+            removes=[LEGACY_FIELD],
+            values={":secret": sealed, ":now": now},
         )
-        return _with_secret(item)
+        return _with_secret(item, secret)
 
     def set_endpoint_enabled(self, *, caller: Caller, endpoint_id: str, enabled: bool) -> EndpointPublic:
         self._require(caller, Scope.IDENTITIES_WRITE)
@@ -338,18 +347,18 @@ class WebhookService:
 
     def get_signing_secret(self, *, caller: Caller) -> SigningSecretPublic:
         self._require(caller, Scope.IDENTITIES_WRITE)
-        return self._secret_public(self._store.signing_secret(caller.account_id))
+        return self._secret_public(*self._store.signing_secret(caller.account_id))
 
     def rotate_signing_secret(self, *, caller: Caller) -> SigningSecretPublic:
         self._require(caller, Scope.IDENTITIES_WRITE)
-        return self._secret_public(self._store.rotate_signing_secret(caller.account_id))
+        return self._secret_public(*self._store.rotate_signing_secret(caller.account_id))
 
     # ------------------------------------------------------------------ helpers
 
     @staticmethod
-    def _secret_public(item: Item) -> SigningSecretPublic:
+    def _secret_public(secret: str, item: Item) -> SigningSecretPublic:
         return SigningSecretPublic(
-            secret=item["secret"], created_at=item["created_at"], rotated_at=item.get("rotated_at")
+            secret=secret, created_at=item["created_at"], rotated_at=item.get("rotated_at")
         )
 
     def _checked_url(self, url: str) -> str:

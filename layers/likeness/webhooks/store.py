@@ -1,7 +1,8 @@
 """Webhook records in the single table.
 
-ACCOUNT#<account> / WHEP#<endpoint_id>   a saved endpoint (url, events, secret, enabled)
-ACCOUNT#<account> / WHSECRET             the account's signing secret for request-level webhooks
+ACCOUNT#<account> / WHEP#<endpoint_id>   a saved endpoint (url, events, sealed secret, enabled)
+ACCOUNT#<account> / WHSECRET             the account's (sealed) signing secret for request-level
+                                         webhooks; secrets are KMS-sealed (webhooks/secrets.py)
 WHDLV#<delivery_id> / DELIVERY           one message to one target, with its attempts
                                          (GSI1: WHEP#<endpoint_id> or WHREQ#<account>
                                          / <created_at>#<delivery_id>: newest first per endpoint)
@@ -18,6 +19,7 @@ from typing import Any
 
 from likeness.aws.dynamodb import ConditionFailed, DynamoTable, Item
 from likeness.clock import now_iso
+from likeness.webhooks.secrets import ACCOUNT, ENDPOINT, LEGACY_FIELD, SEALED_FIELD, WebhookSecrets
 from likeness.webhooks.signing import new_secret
 
 MAX_ENDPOINTS_PER_ACCOUNT = 20
@@ -59,8 +61,9 @@ def dumps(value: Any) -> str:
 class WebhookStore:
     """Reads and writes of webhook records; no HTTP, no policy."""
 
-    def __init__(self, *, table: DynamoTable) -> None:
+    def __init__(self, *, table: DynamoTable, secrets: WebhookSecrets) -> None:
         self.table = table
+        self.secrets = secrets
 
     # ---------------------------------------------------------------- endpoints
     def endpoints(self, account_id: str) -> list[Item]:
@@ -84,8 +87,30 @@ class WebhookStore:
             return None
 
     # ---------------------------------------------------------------- account signing secret
-    def signing_secret(self, account_id: str) -> Item:
-        """The account's secret, made on first use (a race keeps the first one written)."""
+    def signing_secret(self, account_id: str) -> tuple[str, Item]:
+        """The account's secret and its record, made on first use (a race keeps the first one
+        written). Only the API side makes it: the delivery function writes no account record."""
+        item = self.ensure_signing_secret(account_id)
+        secret = self.secrets.open(item, ACCOUNT, account_id=account_id)
+        assert secret is not None
+        return secret, item
+
+    def existing_signing_secret(self, account_id: str) -> str | None:
+        """The account's secret, or None when it was never made (read-only)."""
+        item = self.table.get(*signing_secret_key(account_id))
+        return None if item is None else self.secrets.open(item, ACCOUNT, account_id=account_id)
+
+    def rotate_signing_secret(self, account_id: str) -> tuple[str, Item]:
+        self.ensure_signing_secret(account_id)
+        secret = new_secret()
+        item = self.table.update(
+            *signing_secret_key(account_id),
+            update=f"SET {SEALED_FIELD} = :secret, rotated_at = :now REMOVE {LEGACY_FIELD}",
+            values={":secret": self.secrets.seal(secret, ACCOUNT, account_id=account_id), ":now": now_iso()},
+        )
+        return secret, item
+
+    def ensure_signing_secret(self, account_id: str) -> Item:
         pk, sk = signing_secret_key(account_id)
         item = self.table.get(pk, sk)
         if item is not None:
@@ -95,7 +120,7 @@ class WebhookStore:
             "SK": sk,
             "type": "webhook_signing_secret",
             "account_id": account_id,
-            "secret": new_secret(),
+            SEALED_FIELD: self.secrets.seal(new_secret(), ACCOUNT, account_id=account_id),
             "created_at": now_iso(),
         }
         try:
@@ -106,12 +131,10 @@ class WebhookStore:
             return existing
         return item
 
-    def rotate_signing_secret(self, account_id: str) -> Item:
-        self.signing_secret(account_id)
-        return self.table.update(
-            *signing_secret_key(account_id),
-            update="SET secret = :secret, rotated_at = :now",
-            values={":secret": new_secret(), ":now": now_iso()},
+    # ---------------------------------------------------------------- endpoint secrets
+    def endpoint_secret(self, endpoint: Item) -> str | None:
+        return self.secrets.open(
+            endpoint, ENDPOINT, account_id=endpoint["account_id"], endpoint_id=endpoint["endpoint_id"]
         )
 
     # ---------------------------------------------------------------- deliveries
