@@ -533,6 +533,7 @@ PROVISIONERS: dict[str, Provisioner] = {
     "AWS::Events::EventBus": _provision_event_bus,
     "AWS::Events::Rule": _provision_rule,
     "AWS::SecretsManager::Secret": _provision_secret,
+    "AWS::KMS::Key": _provision_kms_key,
 }
 
 
@@ -555,13 +556,11 @@ NOT_EMULATED: dict[str, str] = {
     "AWS::IAM::ManagedPolicy": "the emulator does not enforce IAM",
     "AWS::Lambda::Permission": "the emulator does not enforce IAM",
     "AWS::S3::BucketPolicy": "the emulator does not enforce IAM",
-    "AWS::KMS::Key": "nothing local is encrypted with a customer key",
     "AWS::KMS::Alias": "nothing local is encrypted with a customer key",
     "AWS::CloudWatch::Alarm": "no metrics locally: alarms are for AWS",
     "AWS::SNS::Topic": "alarms only (not emulated)",
     "AWS::SNS::Subscription": "alarms only (not emulated)",
     "AWS::Logs::LogGroup": "functions and jobs log to the console",
-    "AWS::KMS::Key": _provision_kms_key,
 }
 
 

@@ -42,6 +42,9 @@ QUEUES = (
     "PreprocessDeadLetterQueue",
     "JobDeadLetterQueue",
     "EventDeliveryDeadLetterQueue",
+    "MediaIndexDeadLetterQueue",
+    "MediaBatchDeadLetterQueue",
+    "MediaIndexFailureQueue",
 )
 
 
@@ -240,21 +243,22 @@ def test_no_function_may_change_the_bucket_itself(roles: dict[str, Role]) -> Non
 
 def test_each_function_reaches_only_the_key_prefixes_it_uses(roles: dict[str, Role]) -> None:
     prefixes = {
-        "IdentityApiFunction": {"identities/", "jobs/"},
+        "IdentityApiFunction": {"identities/", "jobs/", "uploads/"},
         "IdentityPreprocessFunction": {"identities/"},
-        "AvatarApiFunction": {"avatars/", "jobs/"},
-        "WardrobeApiFunction": {"clothing-items/", "wardrobe-avatars/", "jobs/"},
-        "CharacterApiFunction": {"characters/", "jobs/"},
+        "AvatarApiFunction": {"avatars/", "jobs/", "uploads/"},
+        "WardrobeApiFunction": {"clothing-items/", "wardrobe-avatars/", "jobs/", "uploads/"},
+        "CharacterApiFunction": {"characters/", "jobs/", "uploads/"},
         "JobWorkerFunction": {"jobs/", "identities/", "characters/"},
         "JobSweeperFunction": {"jobs/"},
         "WebhookApiFunction": set(),
         "WebhookDeliveryFunction": set(),
-        "MediaApiFunction": {"media/", "media-uploads/"},
+        "MediaApiFunction": {"media/", "media-uploads/", "uploads/"},
         "MediaIndexerFunction": {"media/"},
+        "MediaIndexFailureFunction": set(),
         "ApiKeyAuthorizerFunction": set(),
     }
     every = {"identities/", "jobs/", "avatars/", "clothing-items/", "wardrobe-avatars/", "characters/"}
-    every |= {"media/", "media-uploads/"}
+    every |= {"media/", "media-uploads/", "uploads/"}
     assert set(prefixes) == set(roles)
     for logical_id, role in roles.items():
         reached = {
@@ -282,6 +286,12 @@ def test_each_function_reaches_only_its_own_queues(roles: dict[str, Role]) -> No
         "WebhookDeliveryFunction": {"WebhookQueue", "WebhookDeadLetterQueue"},
         "MediaApiFunction": {"MediaIndexQueue", "MediaBatchQueue"},
         "MediaIndexerFunction": {"MediaIndexQueue"},
+        # it consumes the Batch failure queue and both index dead-letter queues
+        "MediaIndexFailureFunction": {
+            "MediaIndexDeadLetterQueue",
+            "MediaBatchDeadLetterQueue",
+            "MediaIndexFailureQueue",
+        },
         "ApiKeyAuthorizerFunction": set(),
     }
     actions = ("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
