@@ -85,7 +85,9 @@ def test_post_uploads_refuses_what_no_route_takes(
 
 def test_post_uploads_needs_a_key_that_may_write(make_user: Callable[..., ApiUser], api_url: str) -> None:
     body = {"content_type": "image/png", "size": 100}
-    assert error_code(httpx.post(f"{api_url}/uploads", json=body), 401) == "unauthorized"
+    # no key: API Gateway's authorizer refuses it before any function runs (docs/security.md)
+    refused = httpx.post(f"{api_url}/uploads", json=body)
+    assert (refused.status_code, refused.json()) == (403, {"message": "Forbidden"})
     reader = make_user(scopes=("identities:read",))
     assert error_code(reader.client.post("/uploads", json=body), 403) == "forbidden"
 

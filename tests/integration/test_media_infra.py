@@ -152,9 +152,11 @@ def test_media_api_function_is_an_image_with_the_media_routes(raw: dict[str, Any
         "/api/v1/identity/{proxy+}",
     }
     sent_to = {
-        p["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"][0]
-        for p in props["Policies"]
-        if "SQSSendMessagePolicy" in p
+        resource["Fn::GetAtt"][0]
+        for policy in props["Policies"]
+        for statement in policy.get("Statement", [])
+        if statement["Effect"] == "Allow" and "sqs:SendMessage" in statement["Action"]
+        for resource in statement["Resource"]
     }
     assert sent_to == {"MediaIndexQueue", "MediaBatchQueue"}
     assert (

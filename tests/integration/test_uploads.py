@@ -94,7 +94,7 @@ def test_the_template_routes_post_uploads_and_expires_what_nobody_used(aws: dict
     assert [(r.method, r.function_logical_id) for r in routes] == [("POST", "WardrobeApiFunction")]
 
     bucket: dict[str, Any] = template.data["Resources"]["MediaBucket"]["Properties"]
-    rules = [r for r in bucket["LifecycleConfiguration"]["Rules"] if r["Prefix"] == "uploads/"]
+    rules = [r for r in bucket["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "uploads/"]
     assert len(rules) == 1 and rules[0]["Status"] == "Enabled"
     # S3 counts whole days: the rule is the backstop after an upload stopped being usable
     assert rules[0]["ExpirationInDays"] * 86400 >= get_settings().upload_ttl_seconds
