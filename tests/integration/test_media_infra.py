@@ -3,7 +3,6 @@ media API, the MediaIndexer consumer, and the local stand-in for the SQS -> Pipe
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import os
@@ -31,8 +30,9 @@ from infra.local.pipes import (
     substitute,
 )
 from infra.local.provision import provision_resources
-from infra.local.template import DEFAULT_TEMPLATE_PATH, Template, load_template_data
+from infra.local.template import Template
 from tests.helpers import EVENTS, ROOT, wait_until
+from tests.integration.template_support import raw_template, translate
 
 BATCH_TYPES = (
     "AWS::Batch::ComputeEnvironment",
@@ -53,7 +53,7 @@ def _client(service: str) -> Any:
 
 @pytest.fixture(scope="module")
 def raw() -> dict[str, Any]:
-    return load_template_data(DEFAULT_TEMPLATE_PATH)
+    return raw_template()
 
 
 def _of_type(raw: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
@@ -180,13 +180,7 @@ def test_globals_name_the_media_queues_and_the_batch_queue_only_with_a_network()
 
 
 def test_sam_translation_keeps_the_batch_resources_and_maps_the_indexer(raw: dict[str, Any]) -> None:
-    from samtranslator.translator.transform import transform
-
-    from tests.integration.test_template import _as_packaged, _OfflinePolicyLoader
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        translated = transform(_as_packaged(copy.deepcopy(raw)), {}, _OfflinePolicyLoader())
+    translated = translate(raw)
     resources = translated["Resources"]
     for logical_id in ("MediaIndexComputeEnvironment", "MediaIndexJobQueue"):
         assert resources[logical_id]["Condition"] == "MediaGpuBatch"

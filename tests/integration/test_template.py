@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -10,53 +9,27 @@ from typing import Any
 import pytest
 
 from infra.local.template import DEFAULT_TEMPLATE_PATH, Template, TemplateError, load_template_data
-
-
-class _OfflinePolicyLoader:
-    """samtranslator's ManagedPolicyLoader lists IAM policies; the template names none by name."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-def _as_packaged(data: dict[str, Any]) -> dict[str, Any]:
-    """What ``sam package`` does before the transform: local artifacts become remote URIs."""
-    packaged = copy.deepcopy(data)
-    for logical_id, resource in packaged["Resources"].items():
-        props = resource.setdefault("Properties", {})
-        if resource["Type"] == "AWS::Serverless::Function":
-            if props.get("PackageType") == "Image":
-                props["ImageUri"] = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/likeness:{logical_id}"
-            else:
-                props["CodeUri"] = f"s3://artifacts/{logical_id}.zip"
-        elif resource["Type"] == "AWS::Serverless::LayerVersion":
-            props["ContentUri"] = f"s3://artifacts/{logical_id}.zip"
-    return packaged
+from tests.integration.template_support import (
+    raw_template,
+    resources_of,
+    translate,
+)
 
 
 @pytest.fixture(scope="module")
 def raw() -> dict[str, Any]:
-    return load_template_data(DEFAULT_TEMPLATE_PATH)
+    return raw_template()
 
 
 @pytest.fixture(scope="module")
 def translated(raw: dict[str, Any]) -> dict[str, Any]:
-    from samtranslator.translator.transform import transform
-
-    with pytest.MonkeyPatch.context() as mp:
-        # the translator reads the region from a boto3 session; no AWS call is made
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        return transform(_as_packaged(raw), {}, _OfflinePolicyLoader())
-
-
-def _resources(template: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == rtype}
+    return translate(raw)
 
 
 def _sqs_events(raw: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return [
         (fid, name, event.get("Properties", {}))
-        for fid, fn in _resources(raw, "AWS::Serverless::Function").items()
+        for fid, fn in resources_of(raw, "AWS::Serverless::Function").items()
         for name, event in (fn.get("Properties", {}).get("Events") or {}).items()
         if event["Type"] == "SQS"
     ]
@@ -83,16 +56,16 @@ def test_the_serverless_rules_report_no_errors() -> None:
 def test_sam_transform_creates_a_lambda_function_per_serverless_function(
     raw: dict[str, Any], translated: dict[str, Any]
 ) -> None:
-    functions = set(_resources(raw, "AWS::Serverless::Function"))
+    functions = set(resources_of(raw, "AWS::Serverless::Function"))
     assert functions
-    assert functions <= set(_resources(translated, "AWS::Lambda::Function"))
+    assert functions <= set(resources_of(translated, "AWS::Lambda::Function"))
 
 
 def test_every_sqs_event_maps_with_partial_batch_failures(
     raw: dict[str, Any], translated: dict[str, Any]
 ) -> None:
     events = _sqs_events(raw)
-    mappings = _resources(translated, "AWS::Lambda::EventSourceMapping")
+    mappings = resources_of(translated, "AWS::Lambda::EventSourceMapping")
     assert len(mappings) == len(events)
     for function_id, name, _ in events:
         mapping = mappings[f"{function_id}{name}"]["Properties"]
@@ -101,7 +74,7 @@ def test_every_sqs_event_maps_with_partial_batch_failures(
 
 
 def test_every_consumed_queue_redrives_to_a_dead_letter_queue(raw: dict[str, Any]) -> None:
-    queues = _resources(raw, "AWS::SQS::Queue")
+    queues = resources_of(raw, "AWS::SQS::Queue")
     for function_id, name, props in _sqs_events(raw):
         queue_id = props["Queue"]["Fn::GetAtt"][0]
         redrive = queues[queue_id]["Properties"].get("RedrivePolicy")
@@ -230,7 +203,7 @@ def test_functions_that_run_face_models_are_container_images(raw: dict[str, Any]
     built from their own Dockerfile, with the function's package and the core inside."""
     from tests.helpers import ROOT
 
-    functions = _resources(raw, "AWS::Serverless::Function")
+    functions = resources_of(raw, "AWS::Serverless::Function")
     assert functions
     for logical_id, fn in functions.items():
         props = fn["Properties"]
@@ -261,7 +234,7 @@ def test_api_function_modules_import_no_heavy_library_at_load(raw: dict[str, Any
 
     from tests.helpers import ROOT
 
-    for logical_id, fn in _resources(raw, "AWS::Serverless::Function").items():
+    for logical_id, fn in resources_of(raw, "AWS::Serverless::Function").items():
         props = fn["Properties"]
         if not any(e["Type"] in ("HttpApi", "Api") for e in (props.get("Events") or {}).values()):
             continue

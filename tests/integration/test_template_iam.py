@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.template import DEFAULT_TEMPLATE_PATH, load_template_data
-from tests.integration.test_template import _as_packaged, _OfflinePolicyLoader
+from tests.integration.template_support import raw_template, translate
 
 # what SAM's managed policies grant that these tests care about
 MANAGED = {
@@ -50,16 +49,12 @@ QUEUES = (
 
 @pytest.fixture(scope="module")
 def raw() -> dict[str, Any]:
-    return load_template_data(DEFAULT_TEMPLATE_PATH)
+    return raw_template()
 
 
 @pytest.fixture(scope="module")
 def translated(raw: dict[str, Any]) -> dict[str, Any]:
-    from samtranslator.translator.transform import transform
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        return transform(_as_packaged(raw), {}, _OfflinePolicyLoader())
+    return translate(raw)
 
 
 # ---------------------------------------------------------------------------- the evaluator

@@ -8,32 +8,22 @@ from typing import Any
 
 import pytest
 
-from infra.local.template import DEFAULT_TEMPLATE_PATH, Template, TemplateError, load_template_data
+from infra.local.template import Template, TemplateError
+from tests.integration.template_support import raw_template, resources_of, translate
 
 
 @pytest.fixture(scope="module")
 def raw() -> dict[str, Any]:
-    return load_template_data(DEFAULT_TEMPLATE_PATH)
+    return raw_template()
 
 
 @pytest.fixture(scope="module")
 def translated(raw: dict[str, Any]) -> dict[str, Any]:
-    """What the SAM transform makes of it (packaged as ``sam package`` would, no AWS call)."""
-    from samtranslator.translator.transform import transform
-
-    from tests.integration.test_template import _as_packaged, _OfflinePolicyLoader
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        return transform(_as_packaged(raw), {}, _OfflinePolicyLoader())
-
-
-def _resources(raw: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in raw["Resources"].items() if v["Type"] == rtype}
+    return translate(raw)
 
 
 def _functions(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {k: v["Properties"] for k, v in _resources(raw, "AWS::Serverless::Function").items()}
+    return {k: v["Properties"] for k, v in resources_of(raw, "AWS::Serverless::Function").items()}
 
 
 # --------------------------------------------------------------------------- concurrency
@@ -202,7 +192,7 @@ def _event_targets(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every EventBridge target of the template: rule targets and the functions' Schedule events."""
     targets = {
         f"{rule_id}.{target['Id']}": target
-        for rule_id, rule in _resources(raw, "AWS::Events::Rule").items()
+        for rule_id, rule in resources_of(raw, "AWS::Events::Rule").items()
         for target in rule["Properties"]["Targets"]
     }
     for function_id, props in _functions(raw).items():
@@ -215,7 +205,7 @@ def _event_targets(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_every_eventbridge_target_retries_and_keeps_what_it_could_not_deliver(raw: dict[str, Any]) -> None:
     targets = _event_targets(raw)
     assert {"WebhookEventsRule.webhook-queue", "JobSweeperFunction.EveryMinute"} <= set(targets)
-    queues = _resources(raw, "AWS::SQS::Queue")
+    queues = resources_of(raw, "AWS::SQS::Queue")
     for name, target in targets.items():
         retry = target.get("RetryPolicy") or {}
         assert int(retry.get("MaximumRetryAttempts", 0)) >= 1, name
@@ -225,7 +215,7 @@ def test_every_eventbridge_target_retries_and_keeps_what_it_could_not_deliver(ra
     # EventBridge may write to that dead-letter queue
     policies = [
         p["Properties"]
-        for p in _resources(raw, "AWS::SQS::QueuePolicy").values()
+        for p in resources_of(raw, "AWS::SQS::QueuePolicy").values()
         if {"Ref": "EventDeliveryDeadLetterQueue"} in p["Properties"]["Queues"]
     ]
     statements = policies[0]["PolicyDocument"]["Statement"]
@@ -237,7 +227,7 @@ def test_every_eventbridge_target_retries_and_keeps_what_it_could_not_deliver(ra
 
 
 def _alarms(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {k: v["Properties"] for k, v in _resources(raw, "AWS::CloudWatch::Alarm").items()}
+    return {k: v["Properties"] for k, v in resources_of(raw, "AWS::CloudWatch::Alarm").items()}
 
 
 def _watched(alarm: dict[str, Any]) -> list[tuple[str, str, Any]]:
@@ -269,10 +259,12 @@ def test_alarms_notify_an_encrypted_topic_cloudwatch_can_publish_to(raw: dict[st
 
 
 def test_every_dead_letter_queue_has_an_alarm(raw: dict[str, Any]) -> None:
-    targets = [q["Properties"]["RedrivePolicy"] for q in _resources(raw, "AWS::SQS::Queue").values()
+    targets = [q["Properties"]["RedrivePolicy"] for q in resources_of(raw, "AWS::SQS::Queue").values()
                if "RedrivePolicy" in q.get("Properties", {})]  # fmt: skip
     targets += [t["DeadLetterConfig"] for t in _event_targets(raw).values()]
-    targets += [s["Properties"]["RedrivePolicy"] for s in _resources(raw, "AWS::SNS::Subscription").values()]
+    targets += [
+        s["Properties"]["RedrivePolicy"] for s in resources_of(raw, "AWS::SNS::Subscription").values()
+    ]
     dead_letter_queues = set()
     for target in targets:
         arn = target.get("deadLetterTargetArn") or target.get("Arn")
@@ -311,7 +303,7 @@ def test_the_api_table_and_batch_jobs_have_alarms(raw: dict[str, Any]) -> None:
 
 
 def test_every_function_batch_job_and_api_access_log_has_a_retention(raw: dict[str, Any]) -> None:
-    groups = {k: v["Properties"] for k, v in _resources(raw, "AWS::Logs::LogGroup").items()}
+    groups = {k: v["Properties"] for k, v in resources_of(raw, "AWS::Logs::LogGroup").items()}
     for group_id, group in groups.items():
         assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}, group_id
     for function_id, props in _functions(raw).items():
