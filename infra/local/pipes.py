@@ -411,14 +411,20 @@ class PipeRunner:
         stop = threading.Event()
         url = self.queue_url(pipe)
 
+        def extend() -> None:
+            try:
+                self.sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+                )
+            except (ClientError, BotoCoreError):
+                log.exception("%s: could not extend a message's visibility", pipe.logical_id)
+
         def beat() -> None:
-            while not stop.wait(max(0.5, seconds / 2)):
-                try:
-                    self.sqs.change_message_visibility(
-                        QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
-                    )
-                except (ClientError, BotoCoreError):
-                    log.exception("%s: could not extend a message's visibility", pipe.logical_id)
+            # at once (the receive was a while ago), then well within each timeout: a busy
+            # machine must not let the message reappear between two beats
+            extend()
+            while not stop.wait(max(0.2, seconds / 3)):
+                extend()
 
         thread = threading.Thread(target=beat, name=f"pipe-heartbeat-{pipe.logical_id}", daemon=True)
         thread.start()
